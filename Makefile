@@ -1,0 +1,59 @@
+# Stallguard — every target sets up what it needs; a fresh clone needs only Python 3.11.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+UV_HOME := .cache/uv-tool
+UV := $(UV_HOME)/bin/uv
+UV_VERSION := 0.13.9
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+DATA ?= data/simulated
+SHIPMENTS ?= 100000
+DAYS ?= 180
+SEED ?= 7
+PYTEST_ARGS ?=
+
+.PHONY: help install demo simulate test lint format bench clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(UV):
+	@echo "bootstrapping uv $(UV_VERSION) into $(UV_HOME)"
+	@$(PYTHON) -m venv $(UV_HOME)
+	@$(UV_HOME)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+install: $(VENV)/.installed ## Create .venv with the locked dependencies
+
+demo: install ## Simulate the default world and print its summary
+	$(BIN)/stallguard simulate --out $(DATA) --shipments $(SHIPMENTS) --days $(DAYS) --seed $(SEED)
+
+simulate: install ## Simulate a world: make simulate DATA=dir SHIPMENTS=n DAYS=d SEED=s
+	$(BIN)/stallguard simulate --out $(DATA) --shipments $(SHIPMENTS) --days $(DAYS) --seed $(SEED)
+
+test: install ## Run the whole test suite
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+lint: install ## ruff (format + lint), mypy, import-linter
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+format: install ## Apply ruff formatting and safe fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install ## Run the benchmarks (prints tables; see docs/benchmarks.md)
+	$(BIN)/python -m bench.bench_simulator
+
+clean: ## Remove the venv, caches and generated data
+	rm -rf $(VENV) .cache data .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,142 @@
+"""`Tables`: the canonical tables every source returns and every later stage takes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+import pandas as pd
+
+from features.schema import (
+    DATE_DTYPE,
+    NETWORK,
+    SCAN_EVENTS,
+    SHIPMENTS,
+    TABLES,
+    TIMESTAMP_DTYPE,
+    WEATHER_DAILY,
+    WEATHER_FORECAST,
+    Column,
+    TableSchema,
+)
+
+_PANDAS_DTYPE = {
+    "str": "str",
+    "category": "category",
+    "timestamp": TIMESTAMP_DTYPE,
+    "date": DATE_DTYPE,
+    "float": "float64",
+    "int": "int64",
+    "bool": "bool",
+}
+
+
+def pandas_dtype(column: Column) -> str:
+    """The pandas dtype a conformed column has."""
+    return _PANDAS_DTYPE[column.kind]
+
+
+def empty_frame(schema: TableSchema) -> pd.DataFrame:
+    """A zero-row frame with the table's columns and dtypes."""
+    return pd.DataFrame({c.name: pd.Series(dtype=pandas_dtype(c)) for c in schema.columns})
+
+
+def conform(frame: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
+    """Order columns as the contract does and cast them to their canonical dtypes.
+
+    For frames a trusted source built itself; foreign data goes through `validate`, which
+    rejects rows instead of failing on them.
+    """
+    out = {}
+    for c in schema.columns:
+        values = frame[c.name] if c.name in frame else pd.Series(None, index=frame.index)
+        out[c.name] = _cast(values, c)
+    return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
+
+
+def _cast(values: pd.Series, column: Column) -> pd.Series:
+    values = values.reset_index(drop=True)
+    if column.kind == "timestamp":
+        return pd.to_datetime(values, utc=True).astype(TIMESTAMP_DTYPE)
+    if column.kind == "date":
+        return pd.to_datetime(values).dt.tz_localize(None).astype(DATE_DTYPE)
+    if column.kind == "category" and isinstance(values.dtype, pd.CategoricalDtype):
+        return values
+    return values.astype(pandas_dtype(column))
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The canonical tables of DESIGN.md section 3, one attribute each.
+
+    A directory of Parquet files (`<table>.parquet`) persists it. Tables a source cannot
+    provide (e.g. weather forecasts for real data) are empty frames with the right columns.
+    """
+
+    shipments: pd.DataFrame
+    scan_events: pd.DataFrame
+    weather_daily: pd.DataFrame
+    weather_forecast: pd.DataFrame
+    network: pd.DataFrame
+
+    @classmethod
+    def empty(cls) -> Tables:
+        """Tables with no rows."""
+        return cls(**{name: empty_frame(schema) for name, schema in TABLES.items()})
+
+    @classmethod
+    def from_frames(cls, **frames: pd.DataFrame) -> Tables:
+        """Conform the given frames; missing tables are empty."""
+        unknown = set(frames) - set(TABLES)
+        if unknown:
+            raise ValueError(f"not canonical tables: {sorted(unknown)}; expected {sorted(TABLES)}")
+        return cls(
+            **{
+                name: conform(frames[name], schema) if name in frames else empty_frame(schema)
+                for name, schema in TABLES.items()
+            }
+        )
+
+    @classmethod
+    def read(cls, path: str | Path) -> Tables:
+        """Read a directory written by `write` (missing files read as empty tables)."""
+        root = Path(path)
+        if not root.is_dir():
+            raise FileNotFoundError(f"no Tables directory at {root}")
+        frames = {}
+        for name in TABLES:
+            file = root / f"{name}.parquet"
+            if file.exists():
+                frames[name] = pd.read_parquet(file)
+        if SHIPMENTS.name not in frames:
+            raise FileNotFoundError(f"{root} holds no {SHIPMENTS.name}.parquet: not a Tables dir")
+        return cls.from_frames(**frames)
+
+    def write(self, path: str | Path) -> Path:
+        """Write one Parquet file per table into `path` (created if needed)."""
+        root = Path(path)
+        root.mkdir(parents=True, exist_ok=True)
+        for name, frame in self.items():
+            frame.to_parquet(root / f"{name}.parquet", index=False)
+        return root
+
+    def items(self) -> list[tuple[str, pd.DataFrame]]:
+        """(name, frame) pairs in contract order."""
+        return [(f.name, getattr(self, f.name)) for f in fields(self)]
+
+    def replace(self, **frames: pd.DataFrame) -> Tables:
+        """A copy with some tables replaced."""
+        return replace(self, **frames)
+
+
+__all__ = [
+    "NETWORK",
+    "SCAN_EVENTS",
+    "SHIPMENTS",
+    "WEATHER_DAILY",
+    "WEATHER_FORECAST",
+    "Tables",
+    "conform",
+    "empty_frame",
+    "pandas_dtype",
+]

@@ -1,0 +1,170 @@
+"""The data contract: corrupted input is reported row by row, never dropped silently, never a crash."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.schema import SCAN_EVENTS, SHIPMENTS, TIMESTAMP_DTYPE, validate
+from features.tables import Tables, empty_frame
+
+pytestmark = pytest.mark.unit
+
+
+def _shipments(n: int = 3) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "shipment_id": [f"S{i}" for i in range(n)],
+            "created_at": ["2025-07-01T01:00:00Z"] * n,
+            "promised_at": ["2025-07-02T14:59:59Z"] * n,
+            "service_level": "STANDARD",
+            "carrier": "C",
+            "origin_region": "Seoul",
+            "dest_region": "Busan",
+            "dest_address": "부산광역시 해운대구 해운대로 1 101동 1203호",
+            "recipient_phone": "010-1234-5678",
+            "weight_kg": 1.5,
+            "declared_value": 20000.0,
+        }
+    )
+
+
+def _events(ids: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "shipment_id": ids,
+            "event_time": ["2025-07-01T02:00:00Z"] * len(ids),
+            "event_type": "CREATED",
+        }
+    )
+
+
+def _check(shipments: pd.DataFrame, events: pd.DataFrame | None = None):
+    return validate(
+        Tables.from_frames(network=empty_frame_network()).replace(
+            shipments=shipments, scan_events=events if events is not None else _events(["S0"])
+        )
+    )
+
+
+def empty_frame_network() -> pd.DataFrame:
+    from features.schema import NETWORK
+
+    return empty_frame(NETWORK)
+
+
+def test_clean_input_passes_and_is_conformed():
+    result = _check(_shipments())
+    assert result.ok
+    assert len(result.tables.shipments) == 3
+    assert result.tables.shipments["created_at"].dtype == TIMESTAMP_DTYPE
+    assert list(result.tables.shipments.columns) == SHIPMENTS.column_names
+    assert list(result.tables.scan_events.columns) == SCAN_EVENTS.column_names
+
+
+def test_wrong_dtype_is_rejected_with_row_and_rule():
+    ships = _shipments().astype({"weight_kg": object})
+    ships.loc[1, "weight_kg"] = "heavy"
+    result = _check(ships)
+    rej = result.rejections
+    assert list(rej["row_key"]) == ["S1"]
+    assert rej.iloc[0]["column"] == "weight_kg"
+    assert rej.iloc[0]["rule"] == "not a valid float"
+    assert rej.iloc[0]["value"] == "heavy"
+    assert list(result.tables.shipments["shipment_id"]) == ["S0", "S2"]
+
+
+def test_negative_weight_is_rejected():
+    ships = _shipments()
+    ships.loc[2, "weight_kg"] = -1.0
+    result = _check(ships)
+    assert result.rejections[["row_key", "rule"]].values.tolist() == [["S2", "below minimum 0"]]
+
+
+def test_event_before_creation_and_unknown_shipment_are_rejected():
+    events = _events(["S0", "S1", "NOPE"])
+    events.loc[1, "event_time"] = "2025-06-30T00:00:00Z"
+    result = _check(_shipments(), events)
+    rules = dict(zip(result.rejections["row_key"].str.split("|").str[0], result.rejections["rule"]))
+    assert rules == {"S1": "event before shipment creation", "NOPE": "unknown or rejected shipment"}
+    assert list(result.tables.scan_events["shipment_id"]) == ["S0"]
+
+
+def test_duplicate_ids_conflicting_are_all_rejected_identical_keep_first():
+    ships = pd.concat([_shipments(), _shipments().iloc[[0]]], ignore_index=True)
+    conflicting = _shipments().iloc[[1]].assign(weight_kg=9.0)
+    ships = pd.concat([ships, conflicting], ignore_index=True)
+    result = _check(ships)
+    kept = sorted(result.tables.shipments["shipment_id"])
+    assert kept == ["S0", "S2"]
+    rules = result.rejections.groupby("row_key")["rule"].apply(set).to_dict()
+    assert rules["S0"] == {"duplicate key (identical copy, first kept)"}
+    assert rules["S1"] == {"duplicate key with conflicting values"}
+    assert result.summary().set_index("rule")["rows"].to_dict() == {
+        "duplicate key (identical copy, first kept)": 1,
+        "duplicate key with conflicting values": 1,
+    }
+
+
+def test_missing_required_column_rejects_every_row_without_crashing():
+    result = _check(_shipments().drop(columns=["promised_at"]))
+    assert result.tables.shipments.empty
+    by_table = result.rejections.groupby("table")["rule"].apply(list).to_dict()
+    assert by_table["shipments"] == ["missing required column"] * 3
+    # Their events now point at rejected shipments and are reported too, not dropped silently.
+    assert by_table["scan_events"] == ["unknown or rejected shipment"]
+
+
+def test_unknown_event_type_and_bad_timestamp_are_reported():
+    events = _events(["S0", "S1", "S2"])
+    events.loc[0, "event_type"] = "TELEPORTED"
+    events.loc[1, "event_time"] = "yesterday-ish"
+    result = _check(_shipments(), events)
+    assert sorted(result.rejections["rule"]) == ["not a valid timestamp", "not one of " + ", ".join(
+        SCAN_EVENTS.column("event_type").allowed or ()
+    )]
+
+
+def test_pii_never_appears_in_the_report():
+    ships = _shipments()
+    ships["recipient_phone"] = ships["recipient_phone"].astype(object)
+    ships.loc[0, "created_at"] = "not a time"
+    ships = pd.concat([ships, ships.iloc[[1]].assign(dest_address="다른 주소")], ignore_index=True)
+    result = _check(ships)
+    text = result.rejections.to_string()
+    assert "010-1234-5678" not in text
+    assert "해운대로" not in text and "다른 주소" not in text
+
+
+def test_extra_columns_are_noted_not_kept():
+    result = _check(_shipments().assign(internal_note="x"))
+    assert result.ok
+    assert "internal_note" not in result.tables.shipments
+    assert any("internal_note" in n for n in result.notes)
+
+
+def test_naive_timestamps_are_read_as_utc():
+    ships = _shipments()
+    ships["created_at"] = pd.Timestamp("2025-07-01 01:00")
+    result = _check(ships)
+    assert result.tables.shipments["created_at"].iloc[0] == pd.Timestamp("2025-07-01 01:00", tz="UTC")
+
+
+def test_tables_round_trip_through_parquet(tmp_path):
+    tables = validate(Tables.from_frames(shipments=_shipments(), scan_events=_events(["S0"]))).tables
+    tables.write(tmp_path / "t")
+    back = Tables.read(tmp_path / "t")
+    for name, frame in tables.items():
+        pd.testing.assert_frame_equal(getattr(back, name), frame, check_categorical=False)
+
+
+def test_reading_a_directory_without_shipments_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match="shipments.parquet"):
+        Tables.read(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no Tables directory"):
+        Tables.read(tmp_path / "missing")
+
+
+def test_validation_keeps_nan_weights_for_nullable_columns():
+    ships = _shipments()
+    ships.loc[0, "weight_kg"] = np.nan
+    assert _check(ships).ok
