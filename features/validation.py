@@ -69,7 +69,9 @@ class _Rejections:
         self.bad = np.zeros(len(frame), dtype=bool)
         self.parts: list[pd.DataFrame] = []
 
-    def add(self, mask: np.ndarray, column: str, rule: str, values: pd.Series | None = None) -> None:
+    def add(
+        self, mask: np.ndarray, column: str, rule: str, values: pd.Series | None = None
+    ) -> None:
         mask = np.asarray(mask, dtype=bool)
         if not mask.any():
             return
@@ -97,7 +99,7 @@ class _Rejections:
         return any(c.name == column and c.pii for c in self.schema.columns)
 
     def _keys(self, rows: np.ndarray) -> np.ndarray:
-        """Row keys like `SG0001` or `SG0001|2025-07-01 10:00:00+00:00|HUB_IN`, row number if blank."""
+        """Row keys like `KR1` or `KR1|2025-07-01 10:00:00+00:00|HUB_IN`; row number if blank."""
         parts = []
         for name in self.schema.key:
             if name in self.frame:
@@ -273,10 +275,9 @@ def _check_shipment_times(shipments: pd.DataFrame) -> tuple[pd.DataFrame, pd.Dat
         "delivered before creation",
         shipments["delivered_at"],
     )
-    delivered_without_time = (
-        (shipments["final_status"] == "DELIVERED").fillna(False).to_numpy(dtype=bool)
-        & shipments["delivered_at"].isna().to_numpy()
-    )
+    delivered_without_time = (shipments["final_status"] == "DELIVERED").fillna(False).to_numpy(
+        dtype=bool
+    ) & shipments["delivered_at"].isna().to_numpy()
     found.add(delivered_without_time, "delivered_at", "status DELIVERED without delivered_at")
     return shipments.loc[~found.bad].reset_index(drop=True), found.report()
 
