@@ -95,7 +95,8 @@ def _print_summary(world: SimulatedWorld) -> None:
 def _print_table(title: str, frame: pd.DataFrame) -> None:
     table = Table(title=title, title_justify="left")
     for column in frame.columns:
-        table.add_column(str(column), justify="left" if frame[column].dtype == object else "right")
+        numeric = pd.api.types.is_numeric_dtype(frame[column])
+        table.add_column(str(column), justify="right" if numeric else "left")
     for row in frame.itertuples(index=False):
         table.add_row(*(_fmt(v, c) for v, c in zip(row, frame.columns, strict=True)))
     console.print(table)

@@ -47,7 +47,7 @@ class DemandConfig:
     pickup_cutoff_hour: float = 16.0
     standard_share: float = 0.85
     slow_seller_share: float = 0.04
-    slow_seller_late_prob: float = 0.3
+    slow_seller_late_prob: float = 0.25
     normal_seller_late_prob: float = 0.005
     sellers_per_10k: float = 40.0
     seller_zipf_exponent: float = 0.7
@@ -84,7 +84,7 @@ class OperationsConfig:
     hub_capacity_headroom: float = 1.3
     peak_surge_capacity: float = 1.4
     post_holiday_surge_days: int = 7
-    courier_surge_capacity: float = 1.1
+    courier_surge_capacity: float = 1.0
     hub_sort_hours: tuple[float, float] = (1.5, 3.5)
     terminal_handling_hours: tuple[float, float] = (0.5, 1.5)
     delivery_waves: tuple[float, ...] = (8.0, 14.0)

@@ -44,6 +44,7 @@ WEATHER_COLUMNS = [
 ]
 ISLAND_WIND_FACTOR = 1.6
 _QUANTILES = 2001  # resolution of the per region-month gamma quantile tables
+_GAMMA_DRAWS = 20_000
 _erf = np.frompyfunc(math.erf, 1, 1)
 
 
@@ -204,11 +205,15 @@ def _field(n_days: int, ar: float, length_km: float, rng: np.random.Generator) -
 def _gamma_tables(monthly: pd.DataFrame) -> np.ndarray:
     """Quantile tables [region, month, q] of each wet-day gamma (fixed seed: part of params)."""
     rng = np.random.default_rng(20160101)
-    probs = np.linspace(0, 1, _QUANTILES)
+    draws = rng.gamma(
+        monthly["wet_shape"].to_numpy()[:, None],
+        monthly["wet_scale"].to_numpy()[:, None],
+        (len(monthly), _GAMMA_DRAWS),
+    )
+    draws.sort(axis=1)
+    at = np.rint(np.linspace(0, _GAMMA_DRAWS - 1, _QUANTILES)).astype(int)
     tables = np.zeros((monthly["region_idx"].max() + 1, 13, _QUANTILES))
-    for row in monthly.itertuples():
-        draws = rng.gamma(row.wet_shape, row.wet_scale, 40_000)
-        tables[row.region_idx, row.month] = np.quantile(draws, probs)
+    tables[monthly["region_idx"], monthly["month"]] = draws[:, at]
     return np.maximum(tables, WET_MM)
 
 
