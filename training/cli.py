@@ -70,7 +70,7 @@ def simulate_command(
         world.write(out)
     _print_summary(world)
     console.print(
-        f"[green]Wrote[/] {out}/ (hidden causes in {out}/hidden/, never read by features)"
+        f"[green]Wrote[/] {out}/  (hidden causes: {out}/hidden/, never read by features)"
     )
 
 
