@@ -198,3 +198,187 @@ def validate(tables: Tables) -> ValidationResult:
     from features.validation import validate_tables
 
     return validate_tables(tables)
+
+
+# --- Features (DESIGN.md section 4) ----------------------------------------------------------
+FeatureKind = Literal["numeric", "category"]
+
+FAMILIES = ("route", "progress", "hub_load", "weather", "address", "calendar", "history")
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One column of the feature frame `features.build.build_features` returns.
+
+    Attributes:
+        name: Column name (prefixed by its family).
+        family: Feature family (one module each); reasons are summed per family.
+        kind: numeric (float64) or category.
+        description: What it measures.
+        point_in_time: What it may see at `as_of` (DESIGN.md section 4).
+    """
+
+    name: str
+    family: str
+    kind: FeatureKind
+    description: str
+    point_in_time: str
+
+
+_STATIC = "static shipment fields known at creation"
+_EVENTS = "scan events with event_time <= as_of"
+_HUBS = "scan events before the last full hour <= as_of (all shipments)"
+_DONE = "shipments/events completed before the UTC day of as_of"
+_OBS = "observations of local days completed by as_of"
+_FC = "forecasts issued on or before the local day of as_of"
+
+
+def _f(
+    name: str, family: str, description: str, rule: str, kind: FeatureKind = "numeric"
+) -> Feature:
+    return Feature(name, family, kind, description, rule)
+
+
+FEATURES: tuple[Feature, ...] = (
+    # route
+    _f("route_distance_km", "route", "Great-circle origin-destination distance.", _STATIC),
+    _f("route_n_hubs", "route", "Hubs on the expected path (1 same hub, 2 otherwise).", _STATIC),
+    _f("route_lane", "route", "Lane id 'origin>destination' region.", _STATIC, "category"),
+    _f("route_origin_region", "route", "Origin region.", _STATIC, "category"),
+    _f("route_dest_region", "route", "Destination region.", _STATIC, "category"),
+    _f("route_is_island", "route", "Destination is an island (ferry/air leg).", _STATIC),
+    _f("route_is_remote", "route", "Destination is a remote region.", _STATIC),
+    _f("route_service_level", "route", "Service level of the promise.", _STATIC, "category"),
+    _f("route_weight_kg", "route", "Parcel weight.", _STATIC),
+    # progress
+    _f("prog_last_event", "progress", "Type of the last scan.", _EVENTS, "category"),
+    _f("prog_last_location", "progress", "Location of the last scan.", _EVENTS, "category"),
+    _f("prog_stage", "progress", "Journey stage 0 (none) .. 7 (delivered).", _EVENTS),
+    _f("prog_n_events", "progress", "Scans so far.", _EVENTS),
+    _f("prog_hours_since_scan", "progress", "Hours since the last scan.", _EVENTS),
+    _f(
+        "prog_normal_gap_h",
+        "progress",
+        "Median hours to the next scan after this scan type.",
+        _DONE,
+    ),
+    _f(
+        "prog_gap_ratio",
+        "progress",
+        "Hours since the last scan over the normal gap (stalling).",
+        _EVENTS,
+    ),
+    _f(
+        "prog_hours_to_promise",
+        "progress",
+        "Hours left until the promise (negative: overdue).",
+        _STATIC,
+    ),
+    _f("prog_hours_since_created", "progress", "Age of the parcel.", _STATIC),
+    _f("prog_hubs_passed", "progress", "Hubs the parcel has left.", _EVENTS),
+    _f("prog_remaining_legs", "progress", "Expected hubs still ahead.", _EVENTS),
+    _f("prog_failed_attempts", "progress", "Failed delivery attempts so far.", _EVENTS),
+    _f("prog_exceptions", "progress", "Exception scans so far (holds, stoppages).", _EVENTS),
+    # hub load (origin hub, destination hub, destination terminal, current location)
+    *(
+        _f(f"hub_{where}_{what}", "hub_load", f"{label} at the {place}.", _HUBS)
+        for where, place in (
+            ("origin", "origin hub"),
+            ("dest", "destination hub"),
+            ("terminal", "destination terminal"),
+            ("current", "current location"),
+        )
+        for what, label in (
+            ("inflow_ratio", "Parcels in over the last 24 h / daily capacity"),
+            ("on_hand_ratio", "Parcels in but not out / daily capacity (backlog)"),
+            ("dwell_h", "Mean dwell of parcels that left in the last 24 h"),
+        )
+    ),
+    # weather
+    _f("wx_dest_precip_1d", "weather", "Destination rain on the last completed day (mm).", _OBS),
+    _f("wx_dest_precip_3d", "weather", "Destination rain over the last 3 completed days.", _OBS),
+    _f("wx_dest_snow_3d", "weather", "Snow at the destination in the last 3 completed days.", _OBS),
+    _f("wx_origin_precip_1d", "weather", "Origin rain on the last completed day.", _OBS),
+    _f("wx_current_precip_1d", "weather", "Rain at the current location's region.", _OBS),
+    _f(
+        "wx_dest_fc_precip_max",
+        "weather",
+        "Max forecast daily rain at the destination, today to the promised day.",
+        _FC,
+    ),
+    _f("wx_dest_fc_snow", "weather", "Snow forecast at the destination before the promise.", _FC),
+    _f(
+        "wx_dest_fc_wind_max",
+        "weather",
+        "Max forecast wind at the destination before the promise.",
+        _FC,
+    ),
+    _f(
+        "wx_current_fc_precip_today", "weather", "Forecast rain today at the current location.", _FC
+    ),
+    _f(
+        "wx_dest_severity",
+        "weather",
+        "Weather severity at the destination (rain/30 mm + snow + wind/14 m/s).",
+        _FC,
+    ),
+    # address quality
+    _f("addr_parse_ok", "address", "Address parsed into province and district.", _STATIC),
+    _f("addr_completeness", "address", "Share of address components present.", _STATIC),
+    _f("addr_has_unit", "address", "Unit detail (동/호, floor) present.", _STATIC),
+    _f("addr_old_style", "address", "Old lot-number style address.", _STATIC),
+    _f("addr_road_unknown", "address", "Road name not in the road list (likely typo).", _STATIC),
+    _f("addr_postcode_district_match", "address", "Postcode lies in the named district.", _STATIC),
+    _f("addr_phone_missing", "address", "No recipient phone.", _STATIC),
+    _f("addr_phone_valid", "address", "Phone number is well formed.", _STATIC),
+    _f(
+        "addr_postcode_fail_rate",
+        "address",
+        "Failed-attempt rate at the destination postcode (smoothed).",
+        _DONE,
+    ),
+    # calendar
+    _f("cal_weekday", "calendar", "Local weekday of as_of (0 Monday).", _STATIC),
+    _f("cal_hour", "calendar", "Local hour of as_of.", _STATIC),
+    _f(
+        "cal_created_hour",
+        "calendar",
+        "Local hour the parcel was created (vs pickup cut-off).",
+        _STATIC,
+    ),
+    _f("cal_promised_weekday", "calendar", "Local weekday of the promised day.", _STATIC),
+    _f("cal_promise_lead_h", "calendar", "Hours from creation to the promise.", _STATIC),
+    _f("cal_is_holiday", "calendar", "as_of falls on a public holiday.", _STATIC),
+    _f("cal_days_to_holiday", "calendar", "Days from as_of to the next public holiday.", _STATIC),
+    _f(
+        "cal_holidays_before_promise",
+        "calendar",
+        "Public holidays between as_of and the promise.",
+        _STATIC,
+    ),
+    _f("cal_peak_season", "calendar", "Peak period (pre-holiday rush, shopping events).", _STATIC),
+    # history
+    _f("hist_lane_late_rate", "history", "Lane late rate, trailing 28 days, smoothed.", _DONE),
+    _f("hist_lane_n", "history", "Lane deliveries in the trailing window.", _DONE),
+    _f("hist_lane_transit_p50_h", "history", "Lane median creation-to-delivery hours.", _DONE),
+    _f(
+        "hist_lane_transit_p90_h",
+        "history",
+        "Lane 90th percentile creation-to-delivery hours.",
+        _DONE,
+    ),
+    _f(
+        "hist_seller_handover_h",
+        "history",
+        "Seller mean creation-to-pickup hours, smoothed.",
+        _DONE,
+    ),
+    _f("hist_seller_n", "history", "Seller pickups in the trailing window.", _DONE),
+)
+FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
+CATEGORICAL_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.kind == "category")
+
+
+def features_of(family: str) -> tuple[str, ...]:
+    """Feature names of one family, in frame order."""
+    return tuple(f.name for f in FEATURES if f.family == family)

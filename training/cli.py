@@ -69,9 +69,40 @@ def simulate_command(
         progress.update(task, description=f"writing {out}")
         world.write(out)
     _print_summary(world)
-    console.print(
-        f"[green]Wrote[/] {out}/  (hidden causes: {out}/hidden/, never read by features)"
-    )
+    console.print(f"[green]Wrote[/] {out}/  (hidden causes: {out}/hidden/, never read by features)")
+
+
+@app.command("context")
+def context_command(
+    data: Annotated[
+        Path, typer.Option(help="Tables directory (from simulate or a source).")
+    ] = Path("data/simulated"),
+    out: Annotated[Path, typer.Option(help="Directory to write the context into.")] = Path(
+        "data/context"
+    ),
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Build as of this UTC time (ISO); default: the latest scan in DATA."),
+    ] = None,
+) -> None:
+    """Refresh the cross-shipment context (hub load, histories, weather) serving reads."""
+    from features.context import build_context
+    from features.tables import Tables
+
+    try:
+        tables = Tables.read(data)
+    except FileNotFoundError as err:
+        console.print(f"[red]error:[/] {err}")
+        raise typer.Exit(code=2) from err
+    when = pd.Timestamp(as_of) if as_of else tables.scan_events["event_time"].max()
+    if pd.isna(when):
+        console.print(f"[red]error:[/] {data} has no scan events; pass --as-of")
+        raise typer.Exit(code=2)
+    when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+    with console.status(f"building context as of {when:%Y-%m-%d %H:%M} UTC"):
+        context = build_context(tables, as_of=when)
+        context.write(out)
+    console.print(f"[green]Wrote[/] context as of {when.isoformat()} to {out}/")
 
 
 def _progress() -> Progress:

@@ -1,0 +1,88 @@
+"""`build_features(tables, snapshots)`: the ONE feature entry used by training and serving.
+
+Each family lives in its own module (route, progress, hub_load, weather, address, calendar,
+history). Cross-shipment state comes from a `Context` (features/context.py): training lets
+this function build it from the same tables and reads it point-in-time; serving passes the
+latest context it loaded once. The simulator's hidden causes are unreachable from here: no
+module this one imports reads them (an import-linter contract enforces it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.address import address_features
+from features.calendar import calendar_features
+from features.context import Context, build_context
+from features.history import history_features
+from features.hub_load import hub_load_features
+from features.progress import progress_features
+from features.route import NetworkIndex, route_features
+from features.schema import FEATURES
+from features.snapshots import Columns, map_values, prepare
+from features.tables import Tables
+from features.weather import weather_features
+
+
+def build_features(
+    tables: Tables, snapshots: pd.DataFrame, context: Context | None = None
+) -> pd.DataFrame:
+    """One row of features per snapshot, in the snapshots' order.
+
+    Args:
+        tables: Canonical tables holding at least the snapshots' shipments and their scans.
+        snapshots: Columns `shipment_id` and `as_of` (UTC). Features for a snapshot use only
+            what was known at its `as_of` (DESIGN.md section 4).
+        context: Cross-shipment context; built from `tables` when omitted.
+
+    Returns:
+        The columns of `features.schema.FEATURES`: float64, or category for categorical ones.
+
+    Raises:
+        ValueError: A snapshot names an unknown shipment or has no valid `as_of`.
+    """
+    snap = prepare(tables.shipments, snapshots)
+    ctx = context if context is not None else build_context(tables)
+    network = ctx.network if not ctx.network.empty else tables.network
+    index = ctx.memo("network_index", lambda: NetworkIndex.of(network))
+    columns = route_features(snap, index)
+    columns.update(progress_features(snap, tables.scan_events, ctx, columns["route_n_hubs"]))
+    current = columns["prog_last_location"]
+    current_region = map_values(current, index.location_region, None)
+    places = {
+        "origin": columns["_origin_hub"],
+        "dest": columns["_dest_hub"],
+        "terminal": map_values(snap.frame["dest_region"], index.terminal_id, None),
+        "current": current,
+    }
+    columns.update(hub_load_features(snap, ctx, places))
+    columns.update(weather_features(snap, ctx, current_region))
+    columns.update(_address(snap.frame))
+    columns.update(calendar_features(snap))
+    columns.update(history_features(snap, ctx, columns["route_lane"]))
+    return _conform(columns)
+
+
+def _address(frame: pd.DataFrame) -> Columns:
+    """Address features once per shipment (snapshots repeat shipments), spread back."""
+    ids = frame["shipment_id"].to_numpy()
+    codes, _ = pd.factorize(ids)
+    first = np.unique(codes, return_index=True)[1]
+    per_shipment = address_features(frame.iloc[first].reset_index(drop=True))
+    return {name: per_shipment[name].to_numpy()[codes] for name in per_shipment.columns}
+
+
+def _conform(columns: Columns) -> pd.DataFrame:
+    """Contract order and dtypes: float64 numbers, categories of strings (None when missing)."""
+    out = {}
+    for f in FEATURES:
+        values = np.asarray(columns[f.name])
+        if f.kind == "category":
+            out[f.name] = pd.Categorical(pd.array(values, dtype="str"))
+        else:
+            out[f.name] = values.astype("float64")
+    return pd.DataFrame(out)
+
+
+__all__ = ["build_features"]

@@ -1,0 +1,50 @@
+"""Hub-load family: how busy the parcel's hubs and terminal are, from scans known at as_of.
+
+For the origin hub, the destination hub, the destination terminal and the current location:
+parcels in over the trailing 24 h and parcels on hand (in, not yet out), both over the daily
+capacity, and the mean dwell of parcels that left in the trailing 24 h. The hidden backlog of
+the simulator is never read: only what the scans of all parcels show, before the last full
+hour at or before as_of.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from features.context import HOUR, Context
+from features.snapshots import Columns, Snapshots, map_values
+
+
+def _at(context: Context, location: np.ndarray, hour: np.ndarray) -> Columns:
+    hub = context.hub_load
+    positions = context.memo("hub.locations", lambda: {k: i for i, k in enumerate(hub.locations)})
+    loc = np.asarray(map_values(location, positions, -1), dtype=np.int64)
+    n_bounds = next(iter(hub.cum.values())).shape[1]
+    h = np.clip(hour - hub.first_hour, 0, n_bounds - 1)
+    h24 = np.clip(h - 24, 0, n_bounds - 1)
+    li = np.maximum(loc, 0)
+
+    def window(name: str) -> np.ndarray:
+        return hub.cum[name][li, h] - hub.cum[name][li, h24]
+
+    cap = np.where(hub.capacity[li] > 0, hub.capacity[li], np.nan)
+    on_hand = hub.cum["in"][li, h] - hub.cum["out"][li, h]
+    dwell_n = window("dwell_n")
+    known = loc >= 0
+    return {
+        "inflow_ratio": np.where(known, window("in") / cap, np.nan),
+        "on_hand_ratio": np.where(known, np.maximum(on_hand, 0) / cap, np.nan),
+        "dwell_h": np.where(
+            known & (dwell_n > 0), window("dwell") / np.maximum(dwell_n, 1), np.nan
+        ),
+    }
+
+
+def hub_load_features(snap: Snapshots, context: Context, places: dict[str, np.ndarray]) -> Columns:
+    """Hub-load columns; `places` maps origin/dest/terminal/current to location ids."""
+    hour = np.floor(snap.as_of_s / HOUR).astype(np.int64)
+    out: Columns = {}
+    for where in ("origin", "dest", "terminal", "current"):
+        for name, values in _at(context, places[where], hour).items():
+            out[f"hub_{where}_{name}"] = values
+    return out

@@ -1,0 +1,115 @@
+"""Progress family: where the parcel is in its journey and whether it is stalling.
+
+Reads only the parcel's own scan events with event_time <= as_of. "Normal" time after each
+scan type comes from the context (gaps completed before the snapshot's UTC day).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.context import GAP_BIN_H, Context
+from features.snapshots import Columns, Snapshots, map_values, pick, seconds
+
+STAGE = {
+    "CREATED": 1,
+    "PICKED_UP": 2,
+    "HUB_IN": 3,
+    "HUB_OUT": 3,
+    "TERMINAL_IN": 4,
+    "OUT_FOR_DELIVERY": 5,
+    "DELIVERY_FAILED": 6,
+    "DELIVERED": 7,
+}
+_KEY_SCALE = 10_000_000_000.0  # shipment code x scale + epoch seconds keeps (code, time) order
+
+
+def _ordered_events(events: pd.DataFrame, ids: pd.Index) -> dict[str, np.ndarray]:
+    """Scans of the snapshot parcels by (parcel code, time), with running counts.
+
+    A sentinel row (code -1) comes first, so parcels without scans look up safely.
+    """
+    code = ids.get_indexer(events["shipment_id"])
+    t = seconds(events["event_time"])
+    keep = (code >= 0) & ~np.isnan(t)
+    kind = events["event_type"].to_numpy(dtype=object)[keep]
+    location = events["location_id"].to_numpy(dtype=object)[keep]
+    code, t = np.concatenate([[-1], code[keep]]), np.concatenate([[0.0], t[keep]])
+    kind = np.concatenate([["NONE"], kind]).astype(object)
+    location = np.concatenate([[None], location]).astype(object)
+    order = np.lexsort((t, code))
+    code, t, kind, location = code[order], t[order], kind[order], location[order]
+    stage = map_values(pd.Series(kind), STAGE, 0).astype(float)
+    # Furthest stage so far within each parcel: codes ascend, so offset them apart and take
+    # one running maximum over everything.
+    stage = np.maximum.accumulate(stage + (code + 1) * 10.0) - (code + 1) * 10.0
+    out = {"code": code, "t": t, "kind": kind, "location": location, "stage": stage}
+    for name, scan in (
+        ("failed", "DELIVERY_FAILED"),
+        ("hubs", "HUB_OUT"),
+        ("exceptions", "EXCEPTION"),
+    ):
+        out[name] = np.cumsum(kind == scan).astype(float)
+    return out
+
+
+def progress_features(
+    snap: Snapshots, events: pd.DataFrame, context: Context, n_hubs: np.ndarray
+) -> Columns:
+    """Progress columns for every snapshot (NaN/0 defaults when no scan is known yet)."""
+    ids = pd.Index(pd.unique(snap.frame["shipment_id"].to_numpy()))
+    code = ids.get_indexer(snap.frame["shipment_id"])
+    ev = _ordered_events(events, ids)
+    ev_code = ev["code"]
+    last = (
+        np.searchsorted(
+            ev_code * _KEY_SCALE + ev["t"], code * _KEY_SCALE + snap.as_of_s, side="right"
+        )
+        - 1
+    )
+    has = (last >= 0) & (ev_code[np.maximum(last, 0)] == code)
+    first = np.searchsorted(ev_code, code, side="left")
+    at = np.maximum(last, 0)
+
+    def running(col: str) -> np.ndarray:
+        return np.where(has, ev[col][at] - ev[col][np.maximum(first - 1, 0)], 0.0)
+
+    kind = pick(has, ev["kind"][at])
+    since = np.where(has, (snap.as_of_s - ev["t"][at]) / 3600, np.nan)
+    normal = _normal_gap(context, snap, kind)
+    hubs_passed = running("hubs")
+    return {
+        "prog_last_event": kind,
+        "prog_last_location": pick(has, ev["location"][at]),
+        "prog_stage": np.where(has, ev["stage"][at], 0.0),
+        "prog_n_events": np.where(has, last - first + 1, 0).astype(float),
+        "prog_hours_since_scan": since,
+        "prog_normal_gap_h": normal,
+        "prog_gap_ratio": since / np.maximum(normal, 0.5),
+        "prog_hours_to_promise": (seconds(snap.frame["promised_at"]) - snap.as_of_s) / 3600,
+        "prog_hours_since_created": (snap.as_of_s - seconds(snap.frame["created_at"])) / 3600,
+        "prog_hubs_passed": hubs_passed,
+        "prog_remaining_legs": np.maximum(n_hubs - hubs_passed, 0),
+        "prog_failed_attempts": running("failed"),
+        "prog_exceptions": running("exceptions"),
+    }
+
+
+def _normal_gap(context: Context, snap: Snapshots, kind: np.ndarray) -> np.ndarray:
+    """Median hours to the next scan after a scan of this type, from the context histogram."""
+    gaps = context.gaps
+    col = np.asarray(
+        map_values(
+            pd.Series(kind),
+            context.memo("gaps.keys", lambda: {k: i for i, k in enumerate(gaps.keys)}),
+            -1,
+        ),
+        dtype=np.int64,
+    )
+    row = gaps.rows(np.floor(snap.as_of_s / 86400).astype(np.int64))
+    hist = gaps.sums["gaps"][row, np.maximum(col, 0)]  # [snapshots, bins]
+    total = hist.sum(axis=1)
+    median_bin = (np.cumsum(hist, axis=1) >= total[:, None] / 2).argmax(axis=1)
+    known = (col >= 0) & (total >= 5)
+    return np.where(known, (median_bin + 0.5) * GAP_BIN_H, np.nan)

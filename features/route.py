@@ -1,0 +1,116 @@
+"""Route family: where the parcel goes and how (distance, hubs, lane, island/remote).
+
+Static per shipment: computed from the shipment and the network table, known at creation.
+Missing coordinates fall back to the region's terminal coordinates, then to NaN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.reference.korea import regions as kr_regions
+from features.snapshots import Columns, Snapshots, map_values, pick
+
+EARTH_KM = 6371.0
+
+
+def haversine_km(
+    lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray
+) -> np.ndarray:
+    """Great-circle distance (NaN in, NaN out)."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    a = (
+        np.sin((p2 - p1) / 2) ** 2
+        + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lon2 - lon1) / 2) ** 2
+    )
+    return 2 * EARTH_KM * np.arcsin(np.sqrt(a))
+
+
+@dataclass(frozen=True)
+class NetworkIndex:
+    """Lookups derived from the network table, built once per context."""
+
+    terminal_lat: dict[str, float]
+    terminal_lon: dict[str, float]
+    terminal_id: dict[str, str]
+    location_region: dict[str, str]
+    hub_ids: np.ndarray
+    hub_lat: np.ndarray
+    hub_lon: np.ndarray
+    island: dict[str, float]
+    remote: dict[str, float]
+
+    @classmethod
+    def of(cls, network: pd.DataFrame) -> NetworkIndex:
+        """Index a canonical network table."""
+        terms = network[network["kind"] == "TERMINAL"].drop_duplicates("region")
+        region = terms["region"].astype("str")
+        hubs = network[network["kind"].isin(["HUB", "MEGA_HUB"])]
+        flags = kr_regions().set_index("region")
+        return cls(
+            terminal_lat=dict(zip(region, terms["lat"].astype(float), strict=True)),
+            terminal_lon=dict(zip(region, terms["lon"].astype(float), strict=True)),
+            terminal_id=dict(zip(region, terms["location_id"].astype("str"), strict=True)),
+            location_region=dict(
+                zip(
+                    network["location_id"].astype("str"),
+                    network["region"].astype("str"),
+                    strict=True,
+                )
+            ),
+            hub_ids=hubs["location_id"].astype("str").to_numpy(dtype=object),
+            hub_lat=hubs["lat"].to_numpy(dtype=float),
+            hub_lon=hubs["lon"].to_numpy(dtype=float),
+            island=flags["island"].astype(float).to_dict(),
+            remote=flags["remote"].astype(float).to_dict(),
+        )
+
+    def nearest_hub(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        """location_id of the nearest hub (None where coordinates are missing or no hubs)."""
+        if len(self.hub_ids) == 0:
+            return np.full(len(lat), None, dtype=object)
+        d = haversine_km(lat[:, None], lon[:, None], self.hub_lat[None, :], self.hub_lon[None, :])
+        known = ~np.isnan(d).all(axis=1)
+        best = np.argmin(np.where(np.isnan(d), np.inf, d), axis=1)
+        return pick(known, self.hub_ids[best])
+
+
+def _coords(snap: Snapshots, index: NetworkIndex, side: str) -> tuple[np.ndarray, np.ndarray]:
+    frame = snap.frame
+    lat = frame[f"{side}_lat"].to_numpy(dtype=float)
+    lon = frame[f"{side}_lon"].to_numpy(dtype=float)
+    region = frame[f"{side}_region"]
+    r_lat = map_values(region, index.terminal_lat).astype(float)
+    r_lon = map_values(region, index.terminal_lon).astype(float)
+    return np.where(np.isnan(lat), r_lat, lat), np.where(np.isnan(lon), r_lon, lon)
+
+
+def route_features(snap: Snapshots, index: NetworkIndex) -> Columns:
+    """Route columns plus the expected hubs (`_origin_hub`, `_dest_hub`) for other families."""
+    frame = snap.frame
+    o_lat, o_lon = _coords(snap, index, "origin")
+    d_lat, d_lon = _coords(snap, index, "dest")
+    origin_hub = index.nearest_hub(o_lat, o_lon)
+    dest_hub = index.nearest_hub(d_lat, d_lon)
+    both = pd.notna(origin_hub) & pd.notna(dest_hub)
+    n_hubs = np.where(both, np.where(origin_hub == dest_hub, 1.0, 2.0), np.nan)
+    origin = frame["origin_region"].to_numpy(dtype=object)
+    dest = frame["dest_region"].to_numpy(dtype=object)
+    known = pd.notna(origin) & pd.notna(dest)
+    lane = pick(known, origin.astype(str) + ">" + dest.astype(str))
+    return {
+        "route_distance_km": haversine_km(o_lat, o_lon, d_lat, d_lon),
+        "route_n_hubs": n_hubs,
+        "route_lane": lane,
+        "route_origin_region": origin,
+        "route_dest_region": dest,
+        "route_is_island": map_values(frame["dest_region"], index.island).astype(float),
+        "route_is_remote": map_values(frame["dest_region"], index.remote).astype(float),
+        "route_service_level": frame["service_level"].to_numpy(dtype=object),
+        "route_weight_kg": frame["weight_kg"].to_numpy(dtype=float),
+        "_origin_hub": origin_hub,
+        "_dest_hub": dest_hub,
+    }
