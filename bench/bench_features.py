@@ -34,7 +34,7 @@ def _snapshots(tables: Tables, n: int, rng: np.random.Generator) -> pd.DataFrame
     return pd.DataFrame(
         {
             "shipment_id": ships["shipment_id"].to_numpy(),
-            "as_of": ships["created_at"].to_numpy() + pd.to_timedelta(hours, unit="us"),
+            "as_of": (ships["created_at"] + pd.to_timedelta(hours, unit="us")).to_numpy(),
         }
     )
 

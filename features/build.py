@@ -20,7 +20,7 @@ from features.hub_load import hub_load_features
 from features.progress import progress_features
 from features.route import NetworkIndex, route_features
 from features.schema import FEATURES
-from features.snapshots import Columns, map_values, prepare
+from features.snapshots import Columns, Snapshots, map_values, prepare
 from features.tables import Tables
 from features.weather import weather_features
 
@@ -53,23 +53,24 @@ def build_features(
     places = {
         "origin": columns["_origin_hub"],
         "dest": columns["_dest_hub"],
-        "terminal": map_values(snap.frame["dest_region"], index.terminal_id, None),
+        "terminal": map_values(snap.column("dest_region"), index.terminal_id, None),
         "current": current,
     }
     columns.update(hub_load_features(snap, ctx, places))
     columns.update(weather_features(snap, ctx, current_region))
-    columns.update(_address(snap.frame))
+    columns.update(_address(snap))
     columns.update(calendar_features(snap))
     columns.update(history_features(snap, ctx, columns["route_lane"]))
     return _conform(columns)
 
 
-def _address(frame: pd.DataFrame) -> Columns:
+def _address(snap: Snapshots) -> Columns:
     """Address features once per shipment (snapshots repeat shipments), spread back."""
-    ids = frame["shipment_id"].to_numpy()
-    codes, _ = pd.factorize(ids)
+    codes, _ = pd.factorize(snap.position)
     first = np.unique(codes, return_index=True)[1]
-    per_shipment = address_features(frame.iloc[first].reset_index(drop=True))
+    fields = ("dest_address", "dest_postcode", "recipient_phone")
+    unique = pd.DataFrame({f: pd.Series(snap.column(f)[first], dtype="str") for f in fields})
+    per_shipment = address_features(unique)
     return {name: per_shipment[name].to_numpy()[codes] for name in per_shipment.columns}
 
 
@@ -79,7 +80,7 @@ def _conform(columns: Columns) -> pd.DataFrame:
     for f in FEATURES:
         values = np.asarray(columns[f.name])
         if f.kind == "category":
-            out[f.name] = pd.Categorical(pd.array(values, dtype="str"))
+            out[f.name] = pd.Categorical(values)
         else:
             out[f.name] = values.astype("float64")
     return pd.DataFrame(out)

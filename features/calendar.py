@@ -12,7 +12,7 @@ from functools import cache
 import holidays
 import numpy as np
 
-from features.snapshots import Columns, Snapshots, seconds
+from features.snapshots import Columns, Snapshots
 
 _EPOCH = dt.date(1970, 1, 1)
 _KR_FAMILY = ("Chuseok", "Korean New Year")
@@ -49,12 +49,11 @@ def _calendar(country: str, first_year: int, last_year: int) -> tuple[np.ndarray
 
 def calendar_features(snap: Snapshots) -> Columns:
     """Calendar columns for every snapshot."""
-    frame = snap.frame
     off = snap.local_offset_h
     local_s = snap.as_of_s + off * 3600
     day = np.floor(local_s / 86400).astype(np.int64)
-    created_s = seconds(frame["created_at"])
-    promised_s = seconds(frame["promised_at"])
+    created_s = snap.created_s
+    promised_s = snap.promised_s
     promised_day = np.floor((promised_s + off * 3600) / 86400).astype(np.int64)
     n = len(day)
     out: Columns = {

@@ -51,14 +51,17 @@ def history_features(snap: Snapshots, context: Context, lane: np.ndarray) -> Col
     hist = np.where(thin, global_hist, lane_hist)
 
     sellers = context.seller
-    s_row, s_col, s_star = _lookup(context, "seller", snap.frame["seller_id"], day)
+    s_row, s_col, s_star = _lookup(context, "seller", snap.column("seller_id"), day)
     s_n, s_sum = _value(sellers, "n", s_row, s_col), _value(sellers, "handover_h", s_row, s_col)
     g_sn, g_ssum = _value(sellers, "n", s_row, s_star), _value(sellers, "handover_h", s_row, s_star)
     g_mean = np.where(g_sn > 0, g_ssum / np.maximum(g_sn, 1), np.nan)
 
     areas = context.postcode
     p_row, p_col, p_star = _lookup(
-        context, "postcode", postcode_area(snap.frame["dest_postcode"]), day
+        context,
+        "postcode",
+        postcode_area(pd.Series(snap.column("dest_postcode"), dtype=object)),
+        day,
     )
     attempts, failed = (
         _value(areas, "attempts", p_row, p_col),

@@ -58,8 +58,8 @@ def progress_features(
     snap: Snapshots, events: pd.DataFrame, context: Context, n_hubs: np.ndarray
 ) -> Columns:
     """Progress columns for every snapshot (NaN/0 defaults when no scan is known yet)."""
-    ids = pd.Index(pd.unique(snap.frame["shipment_id"].to_numpy()))
-    code = ids.get_indexer(snap.frame["shipment_id"])
+    ids = pd.Index(pd.unique(snap.column("shipment_id")))
+    code = ids.get_indexer(snap.column("shipment_id"))
     ev = _ordered_events(events, ids)
     ev_code = ev["code"]
     last = (
@@ -87,8 +87,8 @@ def progress_features(
         "prog_hours_since_scan": since,
         "prog_normal_gap_h": normal,
         "prog_gap_ratio": since / np.maximum(normal, 0.5),
-        "prog_hours_to_promise": (seconds(snap.frame["promised_at"]) - snap.as_of_s) / 3600,
-        "prog_hours_since_created": (snap.as_of_s - seconds(snap.frame["created_at"])) / 3600,
+        "prog_hours_to_promise": (snap.promised_s - snap.as_of_s) / 3600,
+        "prog_hours_since_created": (snap.as_of_s - snap.created_s) / 3600,
         "prog_hubs_passed": hubs_passed,
         "prog_remaining_legs": np.maximum(n_hubs - hubs_passed, 0),
         "prog_failed_attempts": running("failed"),

@@ -79,10 +79,9 @@ class NetworkIndex:
 
 
 def _coords(snap: Snapshots, index: NetworkIndex, side: str) -> tuple[np.ndarray, np.ndarray]:
-    frame = snap.frame
-    lat = frame[f"{side}_lat"].to_numpy(dtype=float)
-    lon = frame[f"{side}_lon"].to_numpy(dtype=float)
-    region = frame[f"{side}_region"]
+    lat = snap.column(f"{side}_lat").astype(float)
+    lon = snap.column(f"{side}_lon").astype(float)
+    region = snap.column(f"{side}_region")
     r_lat = map_values(region, index.terminal_lat).astype(float)
     r_lon = map_values(region, index.terminal_lon).astype(float)
     return np.where(np.isnan(lat), r_lat, lat), np.where(np.isnan(lon), r_lon, lon)
@@ -90,15 +89,14 @@ def _coords(snap: Snapshots, index: NetworkIndex, side: str) -> tuple[np.ndarray
 
 def route_features(snap: Snapshots, index: NetworkIndex) -> Columns:
     """Route columns plus the expected hubs (`_origin_hub`, `_dest_hub`) for other families."""
-    frame = snap.frame
     o_lat, o_lon = _coords(snap, index, "origin")
     d_lat, d_lon = _coords(snap, index, "dest")
     origin_hub = index.nearest_hub(o_lat, o_lon)
     dest_hub = index.nearest_hub(d_lat, d_lon)
     both = pd.notna(origin_hub) & pd.notna(dest_hub)
     n_hubs = np.where(both, np.where(origin_hub == dest_hub, 1.0, 2.0), np.nan)
-    origin = frame["origin_region"].to_numpy(dtype=object)
-    dest = frame["dest_region"].to_numpy(dtype=object)
+    origin = np.asarray(snap.column("origin_region"), dtype=object)
+    dest = np.asarray(snap.column("dest_region"), dtype=object)
     known = pd.notna(origin) & pd.notna(dest)
     lane = pick(known, origin.astype(str) + ">" + dest.astype(str))
     return {
@@ -107,10 +105,10 @@ def route_features(snap: Snapshots, index: NetworkIndex) -> Columns:
         "route_lane": lane,
         "route_origin_region": origin,
         "route_dest_region": dest,
-        "route_is_island": map_values(frame["dest_region"], index.island).astype(float),
-        "route_is_remote": map_values(frame["dest_region"], index.remote).astype(float),
-        "route_service_level": frame["service_level"].to_numpy(dtype=object),
-        "route_weight_kg": frame["weight_kg"].to_numpy(dtype=float),
+        "route_is_island": map_values(snap.column("dest_region"), index.island).astype(float),
+        "route_is_remote": map_values(snap.column("dest_region"), index.remote).astype(float),
+        "route_service_level": np.asarray(snap.column("service_level"), dtype=object),
+        "route_weight_kg": snap.column("weight_kg").astype(float),
         "_origin_hub": origin_hub,
         "_dest_hub": dest_hub,
     }

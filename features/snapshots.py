@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -55,7 +55,7 @@ def _to_us(times: pd.Series) -> pd.Series:
     """Timestamps in the contract's UTC microseconds (finer input is floored, not refused)."""
     if times.dtype == TIMESTAMP_DTYPE:
         return times
-    times = pd.to_datetime(times, utc=True)
+    times = pd.to_datetime(times, utc=True, errors="coerce")
     if times.dtype != TIMESTAMP_DTYPE:
         times = times.dt.floor("us").astype(TIMESTAMP_DTYPE)
     return times
@@ -71,18 +71,36 @@ def seconds(times: pd.Series) -> np.ndarray:
 class Snapshots:
     """Per-snapshot inputs shared by every family, one row per snapshot in request order.
 
+    Shipment fields are gathered lazily (`column`), once each, from the shipments table;
+    outcome columns are never handed out.
+
     Attributes:
-        frame: shipment_id, as_of and the shipment's static (non-outcome) fields.
+        shipments: The shipments table.
+        position: Row of each snapshot's shipment in `shipments`.
         as_of_s: as_of in epoch seconds.
         local_offset_h: Hours from UTC to the destination's local time.
+        created_s: created_at in epoch seconds.
+        promised_s: promised_at in epoch seconds.
     """
 
-    frame: pd.DataFrame
+    shipments: pd.DataFrame
+    position: np.ndarray
     as_of_s: np.ndarray
     local_offset_h: np.ndarray
+    created_s: np.ndarray
+    promised_s: np.ndarray
+    _columns: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     def __len__(self) -> int:
-        return len(self.frame)
+        return len(self.position)
+
+    def column(self, name: str) -> np.ndarray:
+        """A shipment field for every snapshot (numpy; object arrays for text)."""
+        if name in OUTCOME_COLUMNS:
+            raise KeyError(f"{name} is an outcome: features never see it")
+        if name not in self._columns:
+            self._columns[name] = self.shipments[name].to_numpy()[self.position]
+        return self._columns[name]
 
     def local_day(self, offset_h: np.ndarray | None = None) -> np.ndarray:
         """Local calendar day of as_of as days since the epoch (int)."""
@@ -91,7 +109,7 @@ class Snapshots:
 
 
 def prepare(shipments: pd.DataFrame, snapshots: pd.DataFrame) -> Snapshots:
-    """Join each snapshot to its shipment; outcome columns are dropped here, never seen later.
+    """Locate each snapshot's shipment; outcome columns stay out of reach of the families.
 
     Raises:
         ValueError: snapshots lack columns, or name shipments that are not in `shipments`.
@@ -99,16 +117,19 @@ def prepare(shipments: pd.DataFrame, snapshots: pd.DataFrame) -> Snapshots:
     missing = {"shipment_id", "as_of"} - set(snapshots.columns)
     if missing:
         raise ValueError(f"snapshots need columns shipment_id and as_of; missing {sorted(missing)}")
-    as_of = _to_us(pd.to_datetime(snapshots["as_of"], utc=True))
-    if as_of.isna().any():
-        raise ValueError(
-            f"snapshots: as_of is missing or unparsable in row {int(as_of.isna().idxmax())}"
-        )
-    static = shipments.drop(columns=[c for c in OUTCOME_COLUMNS if c in shipments])
-    position = pd.Index(static["shipment_id"]).get_indexer(snapshots["shipment_id"])
+    as_of_s = seconds(snapshots["as_of"])
+    if np.isnan(as_of_s).any():
+        row = int(np.flatnonzero(np.isnan(as_of_s))[0])
+        raise ValueError(f"snapshots: as_of is missing or unparsable in row {row}")
+    position = pd.Index(shipments["shipment_id"]).get_indexer(snapshots["shipment_id"])
     if (position < 0).any():
         bad = snapshots["shipment_id"].iloc[int(np.flatnonzero(position < 0)[0])]
         raise ValueError(f"snapshots: shipment {bad!r} is not in the shipments table")
-    frame = static.iloc[position].reset_index(drop=True)
-    frame["as_of"] = as_of.to_numpy()
-    return Snapshots(frame, seconds(frame["as_of"]), utc_offset_hours(frame["dest_region"]))
+    return Snapshots(
+        shipments,
+        position,
+        as_of_s=as_of_s,
+        local_offset_h=utc_offset_hours(shipments["dest_region"].to_numpy()[position]),
+        created_s=seconds(shipments["created_at"])[position],
+        promised_s=seconds(shipments["promised_at"])[position],
+    )

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from features.context import Context
-from features.snapshots import Columns, Snapshots, map_values, seconds, utc_offset_hours
+from features.snapshots import Columns, Snapshots, map_values, utc_offset_hours
 
 HEAVY_RAIN_MM, STRONG_WIND_MS = 30.0, 14.0
 _EPOCH_DAY = np.datetime64("1970-01-01", "D")
@@ -98,15 +98,14 @@ def _fc_max(
 
 def weather_features(snap: Snapshots, context: Context, current_region: np.ndarray) -> Columns:
     """Weather columns for every snapshot."""
-    frame = snap.frame
     obs = context.memo("weather.observed", lambda: _observed(context.weather_daily))
     fc = context.memo("weather.forecast", lambda: _forecasts(context.weather_forecast))
     n = len(snap)
     nan = np.full(n, np.nan)
     out: Columns = {}
     dest, origin = (
-        frame["dest_region"].to_numpy(dtype=object),
-        frame["origin_region"].to_numpy(dtype=object),
+        np.asarray(snap.column("dest_region"), dtype=object),
+        np.asarray(snap.column("origin_region"), dtype=object),
     )
     today = snap.local_day()
     if obs is not None:
@@ -135,9 +134,7 @@ def weather_features(snap: Snapshots, context: Context, current_region: np.ndarr
         ):
             out[col] = nan
     if fc is not None:
-        promised_day = np.floor(
-            (seconds(frame["promised_at"]) + snap.local_offset_h * 3600) / 86400
-        )
+        promised_day = np.floor((snap.promised_s + snap.local_offset_h * 3600) / 86400)
         horizon = np.clip(promised_day - today, 0, None).astype(np.int64)
         d = fc.index(dest)
         out["wx_dest_fc_precip_max"] = _fc_max(fc, "precip_mm", d, today, horizon)
