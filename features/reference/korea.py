@@ -63,8 +63,10 @@ def road_names() -> frozenset[str]:
 def district_of_postcode(postcodes: pd.Series | np.ndarray | list[str]) -> np.ndarray:
     """Row of `districts()` whose postcode range holds each postcode; -1 if none or malformed."""
     table = districts()
-    codes = pd.to_numeric(pd.Series(postcodes, dtype="object"), errors="coerce").to_numpy()
-    valid = ~np.isnan(codes)
+    text = pd.Series(postcodes, dtype="object").astype("str")
+    five_digits = text.str.fullmatch(r"\d{5}").to_numpy(dtype=bool)
+    codes = pd.to_numeric(text.where(five_digits), errors="coerce").to_numpy(dtype=float)
+    valid = five_digits & ~np.isnan(codes)
     lo = table["postcode_lo"].to_numpy()
     hi = table["postcode_hi"].to_numpy()
     idx = np.searchsorted(lo, np.where(valid, codes, -1), side="right") - 1

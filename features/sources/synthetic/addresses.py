@@ -205,7 +205,7 @@ def generate_addresses(
     roads = np.array(sorted(road_names()), dtype=object)
     road = roads[rng.integers(0, len(roads), n)]
     branch = rng.random(n) < 0.3
-    road = np.where(branch, road + _NUMBERS[rng.integers(1, 80, n)] + "번길", road)
+    branch_suffix = np.where(branch, _NUMBERS[rng.integers(1, 80, n)] + "번길", "").astype(object)
     building = _NUMBERS[rng.integers(1, 400, n)]
     kind = rng.random(n)
     apartment = kind < APARTMENT_SHARE
@@ -223,7 +223,9 @@ def generate_addresses(
     defect = _draw_defects(n, apartment, rates, rng)
     area = _area(district)
     is_ = {k: defect == k for k in DEFECT_KINDS}
+    # Misspell the road name itself; a branch number (12번길) stays as written.
     road[is_["TYPO"]] = _misspell(road[is_["TYPO"]], rng)
+    road = road + branch_suffix
     detail[is_["MISSING_UNIT"]] = ""
     address = area + road + " " + building + detail
 

@@ -118,7 +118,7 @@ class WeatherEffects:
     heavy_rain_linehaul_factor: float = 1.3
     snow_linehaul_factor: float = 1.6
     heavy_rain_carryover_prob: float = 0.2
-    snow_carryover_prob: float = 0.25
+    snow_carryover_prob: float = 0.2
     typhoon_carryover_prob: float = 0.9
     island_cancel_rain_mm: float = 30.0
     island_cancel_wind_ms: float = 14.0

@@ -256,11 +256,12 @@ def generate_weather(
     precip = np.where(wet, tables[region_idx, month_idx, q], 0.0).round(1)
 
     anom = _field(days, float(g["temp_ar"]), float(g["temp_corr_km"]), rng)
-    # Wet days are a little cooler by day and milder by night than dry ones.
-    tmax = grid("tmax_mean") + grid("tmax_sd") * (anom - 0.3 * wet)
-    tmin = grid("tmin_mean") + grid("tmin_sd") * (anom + 0.1 * wet)
+    tmax = grid("tmax_mean") + grid("tmax_sd") * anom
+    tmin = grid("tmin_mean") + grid("tmin_sd") * anom
     tmin = np.minimum(tmin, tmax - 0.5)
-    snow = wet & (rng.random((days, n_reg)) < grid("p_snow_given_wet")) & (tmin < 1.0)
+    # Snow falls on the coldest wet days: with a standard-normal anomaly, Phi(anom) < p gives
+    # exactly the fitted P(snow | wet) and puts it where it is cold.
+    snow = wet & (normal_cdf(anom) < grid("p_snow_given_wet"))
 
     shape = np.asarray(g["wind_shape"], dtype=float)[month - 1][:, None]
     scale = np.asarray(g["wind_scale"], dtype=float)[month - 1][:, None]
