@@ -17,7 +17,9 @@ DAYS ?= 180
 SEED ?= 7
 PYTEST_ARGS ?=
 
-.PHONY: help install demo simulate test lint format bench clean
+CONTEXT ?= data/context
+
+.PHONY: help install demo simulate context test lint format bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,6 +41,9 @@ demo: install ## Simulate the default world and print its summary
 simulate: install ## Simulate a world: make simulate DATA=dir SHIPMENTS=n DAYS=d SEED=s
 	$(BIN)/stallguard simulate --out $(DATA) --shipments $(SHIPMENTS) --days $(DAYS) --seed $(SEED)
 
+context: install ## Refresh the serving context (hub load, histories, weather) from DATA
+	$(BIN)/stallguard context --data $(DATA) --out $(CONTEXT)
+
 test: install ## Run the whole test suite
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
@@ -54,6 +59,7 @@ format: install ## Apply ruff formatting and safe fixes
 
 bench: install ## Run the benchmarks (prints tables; see docs/benchmarks.md)
 	$(BIN)/python -m bench.bench_simulator
+	$(BIN)/python -m bench.bench_features
 
 clean: ## Remove the venv, caches and generated data
 	rm -rf $(VENV) .cache data .mypy_cache .ruff_cache .pytest_cache

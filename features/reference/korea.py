@@ -61,14 +61,20 @@ def road_names() -> frozenset[str]:
 
 
 def district_of_postcode(postcodes: pd.Series | np.ndarray | list[str]) -> np.ndarray:
-    """Row of `districts()` whose postcode range holds each postcode; -1 if none or malformed."""
+    """Row of `districts()` whose postcode range holds each postcode; -1 if none or malformed.
+
+    Only exactly five digits count as a postcode ("3000", "030000" or "3e4" do not).
+    """
     table = districts()
-    text = pd.Series(postcodes, dtype="object").astype("str")
-    five_digits = text.str.fullmatch(r"\d{5}").to_numpy(dtype=bool)
-    codes = pd.to_numeric(text.where(five_digits), errors="coerce").to_numpy(dtype=float)
-    valid = five_digits & ~np.isnan(codes)
+    codes = np.array(
+        [
+            int(p) if isinstance(p, str) and len(p) == 5 and p.isascii() and p.isdigit() else -1
+            for p in (postcodes.tolist() if hasattr(postcodes, "tolist") else postcodes)
+        ],
+        dtype=np.int64,
+    )
     lo = table["postcode_lo"].to_numpy()
     hi = table["postcode_hi"].to_numpy()
-    idx = np.searchsorted(lo, np.where(valid, codes, -1), side="right") - 1
-    inside = valid & (idx >= 0) & (codes <= hi[np.maximum(idx, 0)])
+    idx = np.searchsorted(lo, codes, side="right") - 1
+    inside = (codes >= 0) & (idx >= 0) & (codes <= hi[np.maximum(idx, 0)])
     return np.where(inside, idx, -1)
