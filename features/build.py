@@ -9,6 +9,8 @@ module this one imports reads them (an import-linter contract enforces it).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pandas as pd
 
@@ -20,7 +22,7 @@ from features.hub_load import hub_load_features
 from features.progress import progress_features
 from features.route import NetworkIndex, route_features
 from features.schema import FEATURES
-from features.snapshots import Columns, Snapshots, map_values, prepare
+from features.snapshots import SMALL_BATCH, Columns, Snapshots, map_values, prepare
 from features.tables import Tables
 from features.weather import weather_features
 
@@ -77,17 +79,29 @@ def _address(snap: Snapshots) -> Columns:
     return {name: values[codes] for name, values in per_shipment.items()}
 
 
+@lru_cache(maxsize=8192)
+def _category_dtype(categories: tuple[str, ...]) -> pd.CategoricalDtype:
+    return pd.CategoricalDtype(list(categories))
+
+
+def _categorical(values: np.ndarray) -> pd.Categorical:
+    """Categorical of strings, None where missing; fast for the few rows of a request."""
+    if len(values) > SMALL_BATCH:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        return pd.Categorical.from_codes(codes, uniques.astype(str).astype(object))
+    seen = list(dict.fromkeys(str(v) for v in values if v is not None and v == v))
+    position = {v: i for i, v in enumerate(seen)}
+    codes = np.array([position.get(str(v), -1) if v is not None else -1 for v in values])
+    return pd.Categorical.from_codes(codes, dtype=_category_dtype(tuple(seen)))
+
+
 def _conform(columns: Columns) -> pd.DataFrame:
     """Contract order and dtypes: float64 numbers, categories of strings (None when missing)."""
     out = {}
     for f in FEATURES:
         values = np.asarray(columns[f.name])
         if f.kind == "category":
-            # factorize + from_codes: several times cheaper than Categorical(values) per call.
-            codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
-            out[f.name] = pd.Categorical.from_codes(
-                codes, pd.Index(uniques.astype(str), dtype="str")
-            )
+            out[f.name] = _categorical(values.astype(object))
         else:
             out[f.name] = values.astype("float64")
     return pd.DataFrame(out)

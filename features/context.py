@@ -303,18 +303,20 @@ def _seller_history(
     return DailySeries(days[0], keys, sums)
 
 
-def postcode_area(postcode: pd.Series) -> pd.Series:
+def postcode_area(postcodes: pd.Series | np.ndarray) -> np.ndarray:
     """First three digits of a postcode: the district-level area (thin data pools there)."""
-    return postcode.astype("str").str[:3].where(postcode.notna(), "?")
+    return np.array(
+        [p[:3] if isinstance(p, str) and p else "?" for p in np.asarray(postcodes, dtype=object)],
+        dtype=object,
+    )
 
 
 def _postcode_history(
     ships: pd.DataFrame, events: pd.DataFrame, days: tuple[int, int]
 ) -> DailySeries:
     attempts = events[events["event_type"].isin(["DELIVERED", "DELIVERY_FAILED"])]
-    area = attempts["shipment_id"].map(
-        postcode_area(ships.set_index("shipment_id")["dest_postcode"])
-    )
+    by_id = pd.Series(postcode_area(ships["dest_postcode"]), index=ships["shipment_id"].to_numpy())
+    area = attempts["shipment_id"].map(by_id)
     keys = pd.Index(np.unique(np.append(area.astype("str").to_numpy(), "*")))
     day = np.floor(seconds(attempts["event_time"]) / DAY).astype(np.int64)
     failed = (attempts["event_type"] == "DELIVERY_FAILED").to_numpy(dtype=float)

@@ -60,7 +60,7 @@ def history_features(snap: Snapshots, context: Context, lane: np.ndarray) -> Col
     p_row, p_col, p_star = _lookup(
         context,
         "postcode",
-        postcode_area(pd.Series(snap.column("dest_postcode"), dtype=object)),
+        postcode_area(snap.column("dest_postcode")),
         day,
     )
     attempts, failed = (

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from features.context import GAP_BIN_H, Context
-from features.snapshots import Columns, Snapshots, map_values, pick, seconds
+from features.snapshots import Columns, Snapshots, map_values, pick, positions_of, seconds
 
 STAGE = {
     "CREATED": 1,
@@ -25,12 +25,12 @@ STAGE = {
 _KEY_SCALE = 10_000_000_000.0  # shipment code x scale + epoch seconds keeps (code, time) order
 
 
-def _ordered_events(events: pd.DataFrame, ids: pd.Index) -> dict[str, np.ndarray]:
+def _ordered_events(events: pd.DataFrame, ids: np.ndarray) -> dict[str, np.ndarray]:
     """Scans of the snapshot parcels by (parcel code, time), with running counts.
 
     A sentinel row (code -1) comes first, so parcels without scans look up safely.
     """
-    code = ids.get_indexer(events["shipment_id"])
+    code = positions_of(events["shipment_id"].to_numpy(dtype=object), ids)
     t = seconds(events["event_time"])
     keep = (code >= 0) & ~np.isnan(t)
     kind = events["event_type"].to_numpy(dtype=object)[keep]
@@ -40,7 +40,7 @@ def _ordered_events(events: pd.DataFrame, ids: pd.Index) -> dict[str, np.ndarray
     location = np.concatenate([[None], location]).astype(object)
     order = np.lexsort((t, code))
     code, t, kind, location = code[order], t[order], kind[order], location[order]
-    stage = map_values(pd.Series(kind), STAGE, 0).astype(float)
+    stage = map_values(kind, STAGE, 0).astype(float)
     # Furthest stage so far within each parcel: codes ascend, so offset them apart and take
     # one running maximum over everything.
     stage = np.maximum.accumulate(stage + (code + 1) * 10.0) - (code + 1) * 10.0
@@ -58,8 +58,8 @@ def progress_features(
     snap: Snapshots, events: pd.DataFrame, context: Context, n_hubs: np.ndarray
 ) -> Columns:
     """Progress columns for every snapshot (NaN/0 defaults when no scan is known yet)."""
-    ids = pd.Index(pd.unique(snap.column("shipment_id")))
-    code = ids.get_indexer(snap.column("shipment_id"))
+    ids = pd.unique(np.asarray(snap.column("shipment_id"), dtype=object))
+    code = positions_of(np.asarray(snap.column("shipment_id"), dtype=object), ids)
     ev = _ordered_events(events, ids)
     ev_code = ev["code"]
     last = (
@@ -101,7 +101,7 @@ def _normal_gap(context: Context, snap: Snapshots, kind: np.ndarray) -> np.ndarr
     gaps = context.gaps
     col = np.asarray(
         map_values(
-            pd.Series(kind),
+            kind,
             context.memo("gaps.keys", lambda: {k: i for i, k in enumerate(gaps.keys)}),
             -1,
         ),

@@ -12,6 +12,7 @@ from features.reference.korea import regions as kr_regions
 from features.schema import OUTCOME_COLUMNS, TIMESTAMP_DTYPE
 
 US_PER_S = 1_000_000
+SMALL_BATCH = 64  # up to this many keys, plain dict lookups beat pandas per-call overhead
 Columns = dict[str, np.ndarray]  # a family's output: feature name -> one value per snapshot
 # Local time of a region: Korea is UTC+9 all year; Brazilian state codes (Olist) use UTC-3.
 _KR = set(kr_regions()["region"])
@@ -35,9 +36,23 @@ def map_values(
 
     Looks up each distinct key once, so it is cheap for one row and for millions.
     """
-    codes, uniques = pd.factorize(np.asarray(keys, dtype=object), use_na_sentinel=True)
+    keys = np.asarray(keys, dtype=object)
+    if len(keys) <= SMALL_BATCH:
+        return np.array(
+            [default if k is None or k != k else mapping.get(str(k), default) for k in keys] + [0],
+            dtype=object,
+        )[:-1]
+    codes, uniques = pd.factorize(keys, use_na_sentinel=True)
     values = np.array([mapping.get(str(u), default) for u in uniques] + [default], dtype=object)
     return values[codes]
+
+
+def positions_of(keys: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Position of each key in `known` (unique), -1 when absent."""
+    if len(keys) <= SMALL_BATCH and len(known) <= SMALL_BATCH:
+        where = {k: i for i, k in enumerate(known)}
+        return np.array([where.get(k, -1) for k in keys] + [0], dtype=np.int64)[:-1]
+    return pd.Index(known).get_indexer(keys)
 
 
 def _offset(region: str) -> float:
@@ -46,6 +61,9 @@ def _offset(region: str) -> float:
 
 def utc_offset_hours(region: pd.Series) -> np.ndarray:
     """Hours to add to UTC for local time in each region (0 when the region is unknown)."""
+    region = np.asarray(region, dtype=object)
+    if len(region) <= SMALL_BATCH:
+        return np.array([_offset(str(r)) for r in region] + [0.0])[:-1]
     codes, uniques = pd.factorize(region, use_na_sentinel=True)
     values = np.array([_offset(str(u)) for u in uniques] + [0.0])
     return values[codes]
@@ -121,7 +139,10 @@ def prepare(shipments: pd.DataFrame, snapshots: pd.DataFrame) -> Snapshots:
     if np.isnan(as_of_s).any():
         row = int(np.flatnonzero(np.isnan(as_of_s))[0])
         raise ValueError(f"snapshots: as_of is missing or unparsable in row {row}")
-    position = pd.Index(shipments["shipment_id"]).get_indexer(snapshots["shipment_id"])
+    position = positions_of(
+        snapshots["shipment_id"].to_numpy(dtype=object),
+        shipments["shipment_id"].to_numpy(dtype=object),
+    )
     if (position < 0).any():
         bad = snapshots["shipment_id"].iloc[int(np.flatnonzero(position < 0)[0])]
         raise ValueError(f"snapshots: shipment {bad!r} is not in the shipments table")
