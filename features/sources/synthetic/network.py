@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from features.reference.korea import regions
+from features.route import haversine_km
 
 MEGA_HUB = "HUB-DAEJEON-MEGA"
 CAPITAL_HUB = "HUB-YONGIN-CAPITAL"
@@ -31,22 +32,11 @@ HUBS: dict[str, str] = {
 }
 ISLAND_GATEWAY_HUB = "HUB-GWANGJU-HONAM"
 MAX_HUBS_PER_PATH = 3
-EARTH_RADIUS_KM = 6371.0
 
 
 def terminal_id(region: str) -> str:
     """Id of a region's delivery terminal."""
     return f"TERM-{region.upper()}"
-
-
-def haversine_km(
-    lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray
-) -> np.ndarray:
-    """Great-circle distance in km (vectorised)."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dphi, dlmb = p2 - p1, np.radians(lon2) - np.radians(lon1)
-    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(a))
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from features.reference.korea import regions
+from features.route import haversine_km
 
 PARAMS_FILE = "kr_weather_params.csv"
 GLOBALS_FILE = "kr_weather_globals.json"
@@ -123,15 +124,7 @@ def _dependence(real: pd.DataFrame, column: str, name: str) -> dict[str, float]:
     ar = float(np.mean([np.corrcoef(z[c][1:], z[c][:-1])[0, 1] for c in z.columns]))
     corr = np.corrcoef(z.to_numpy().T)
     reg = regions().set_index("region").loc[z.columns]
-    lat, lon = np.radians(reg["lat"].to_numpy()), np.radians(reg["lon"].to_numpy())
-    d = 6371.0 * np.arccos(
-        np.clip(
-            np.sin(lat[:, None]) * np.sin(lat[None, :])
-            + np.cos(lat[:, None]) * np.cos(lat[None, :]) * np.cos(lon[:, None] - lon[None, :]),
-            -1,
-            1,
-        )
-    )
+    d = _distances_km(reg["lat"].to_numpy(), reg["lon"].to_numpy())
     off = ~np.eye(len(d), dtype=bool) & (corr > 0.05)
     length = float(-(d[off] @ d[off]) / (d[off] @ np.log(corr[off])))
     return {f"{name}_ar": round(ar, 4), f"{name}_corr_km": round(length, 1)}
@@ -178,14 +171,15 @@ def load_weather_params() -> WeatherParams:
 
 
 # --- generation ----------------------------------------------------------------------------
+def _distances_km(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Great-circle distances between every pair of points."""
+    return haversine_km(lat[:, None], lon[:, None], lat[None, :], lon[None, :])
+
+
 def _correlation_factor(length_km: float) -> np.ndarray:
     """Cholesky factor of exp(-distance / length) between the 30 regions."""
     reg = regions()
-    lat, lon = np.radians(reg["lat"].to_numpy()), np.radians(reg["lon"].to_numpy())
-    cos_d = np.sin(lat[:, None]) * np.sin(lat[None, :]) + np.cos(lat[:, None]) * np.cos(
-        lat[None, :]
-    ) * np.cos(lon[:, None] - lon[None, :])
-    d = 6371.0 * np.arccos(np.clip(cos_d, -1, 1))
+    d = _distances_km(reg["lat"].to_numpy(), reg["lon"].to_numpy())
     corr = np.exp(-d / length_km) + 1e-6 * np.eye(len(d))
     return np.linalg.cholesky(corr)
 
