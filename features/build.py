@@ -59,7 +59,8 @@ def build_features(
         "current": current,
     }
     columns.update(hub_load_features(snap, ctx, places))
-    columns.update(weather_features(snap, ctx, current_region))
+    hub_region = map_values(columns["_dest_hub"], index.location_region, None)
+    columns.update(weather_features(snap, ctx, {"current": current_region, "hub": hub_region}))
     columns.update(_address(snap))
     columns.update(calendar_features(snap))
     columns.update(history_features(snap, ctx, columns["route_lane"]))

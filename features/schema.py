@@ -300,6 +300,7 @@ FEATURES: tuple[Feature, ...] = (
     _f("wx_dest_snow_3d", "weather", "Snow at the destination in the last 3 completed days.", _OBS),
     _f("wx_origin_precip_1d", "weather", "Origin rain on the last completed day.", _OBS),
     _f("wx_current_precip_1d", "weather", "Rain at the current location's region.", _OBS),
+    _f("wx_hub_precip_1d", "weather", "Rain at the destination hub's region (line-haul).", _OBS),
     _f(
         "wx_dest_fc_precip_max",
         "weather",
@@ -311,6 +312,12 @@ FEATURES: tuple[Feature, ...] = (
         "wx_dest_fc_wind_max",
         "weather",
         "Max forecast wind at the destination before the promise.",
+        _FC,
+    ),
+    _f(
+        "wx_hub_fc_precip_today",
+        "weather",
+        "Forecast rain today at the destination hub's region.",
         _FC,
     ),
     _f(

@@ -96,8 +96,15 @@ def _fc_max(
     return out
 
 
-def weather_features(snap: Snapshots, context: Context, current_region: np.ndarray) -> Columns:
-    """Weather columns for every snapshot."""
+def weather_features(snap: Snapshots, context: Context, on_path: dict[str, np.ndarray]) -> Columns:
+    """Weather columns for every snapshot.
+
+    Args:
+        snap: The snapshots.
+        context: Weather tables (observations and forecasts) as of the snapshots.
+        on_path: Regions along the way besides origin and destination: `current` (where the
+            last scan was) and `hub` (the destination hub the line-haul runs to).
+    """
     obs = context.memo("weather.observed", lambda: _observed(context.weather_daily))
     fc = context.memo("weather.forecast", lambda: _forecasts(context.weather_forecast))
     n = len(snap)
@@ -119,20 +126,14 @@ def weather_features(snap: Snapshots, context: Context, current_region: np.ndarr
         out["wx_origin_precip_1d"] = obs.take(
             "precip_mm", obs.index(origin), snap.local_day(utc_offset_hours(origin)) - 1
         )
-        out["wx_current_precip_1d"] = obs.take(
-            "precip_mm",
-            obs.index(current_region),
-            snap.local_day(utc_offset_hours(current_region)) - 1,
-        )
+        for place, region in on_path.items():
+            local_today = snap.local_day(utc_offset_hours(region))
+            out[f"wx_{place}_precip_1d"] = obs.take("precip_mm", obs.index(region), local_today - 1)
     else:
-        for col in (
-            "wx_dest_precip_1d",
-            "wx_dest_precip_3d",
-            "wx_dest_snow_3d",
-            "wx_origin_precip_1d",
-            "wx_current_precip_1d",
-        ):
+        for col in ("wx_dest_precip_1d", "wx_dest_precip_3d", "wx_dest_snow_3d"):
             out[col] = nan
+        for place in ("origin", *on_path):
+            out[f"wx_{place}_precip_1d"] = nan
     if fc is not None:
         promised_day = np.floor((snap.promised_s + snap.local_offset_h * 3600) / 86400)
         horizon = np.clip(promised_day - today, 0, None).astype(np.int64)
@@ -140,21 +141,16 @@ def weather_features(snap: Snapshots, context: Context, current_region: np.ndarr
         out["wx_dest_fc_precip_max"] = _fc_max(fc, "precip_mm", d, today, horizon)
         out["wx_dest_fc_snow"] = _fc_max(fc, "snow", d, today, horizon)
         out["wx_dest_fc_wind_max"] = _fc_max(fc, "wind_max_ms", d, today, horizon)
-        out["wx_current_fc_precip_today"] = _fc_max(
-            fc,
-            "precip_mm",
-            fc.index(current_region),
-            snap.local_day(utc_offset_hours(current_region)),
-            np.zeros(n, dtype=np.int64),
-        )
+        for place, region in on_path.items():
+            local_today = snap.local_day(utc_offset_hours(region))
+            out[f"wx_{place}_fc_precip_today"] = _fc_max(
+                fc, "precip_mm", fc.index(region), local_today, np.zeros(n, dtype=np.int64)
+            )
     else:
-        for col in (
-            "wx_dest_fc_precip_max",
-            "wx_dest_fc_snow",
-            "wx_dest_fc_wind_max",
-            "wx_current_fc_precip_today",
-        ):
+        for col in ("wx_dest_fc_precip_max", "wx_dest_fc_snow", "wx_dest_fc_wind_max"):
             out[col] = nan
+        for place in on_path:
+            out[f"wx_{place}_fc_precip_today"] = nan
     out["wx_dest_severity"] = severity(
         np.fmax(out["wx_dest_fc_precip_max"], out["wx_dest_precip_1d"]),
         np.fmax(out["wx_dest_fc_snow"], out["wx_dest_snow_3d"]),

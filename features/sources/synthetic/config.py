@@ -76,6 +76,10 @@ class OperationsConfig:
         delivery_round_hours: Time from leaving the terminal to the door, uniform range.
         remote_extra_hours: Extra last-mile time in remote regions.
         base_failed_attempt_prob: Chance an attempt fails with a clean address (nobody home).
+        defect_failed_attempt_prob: Chance an attempt fails, by address/contact defect; after
+            a failure the terminal calls or texts the recipient, so each retry fails with
+            `retry_fail_factor` times that chance.
+        retry_fail_factor: See `defect_failed_attempt_prob`.
         max_attempts: Attempts before the parcel goes back to the sender.
         island_departure_hour: Local hour of the daily ferry/air leg to Jeju.
         island_leg_hours: Duration of the island leg.
@@ -92,6 +96,17 @@ class OperationsConfig:
     delivery_round_hours: tuple[float, float] = (0.5, 6.5)
     remote_extra_hours: float = 1.5
     base_failed_attempt_prob: float = 0.012
+    defect_failed_attempt_prob: dict[str, float] = field(
+        default_factory=lambda: {
+            "MISSING_UNIT": 0.55,
+            "POSTCODE_MISMATCH": 0.45,
+            "OLD_STYLE": 0.3,
+            "TYPO": 0.35,
+            "PHONE_MISSING": 0.35,
+            "PHONE_INVALID": 0.35,
+        }
+    )
+    retry_fail_factor: float = 0.5
     max_attempts: int = 3
     island_departure_hour: float = 20.0
     island_leg_hours: tuple[float, float] = (8.0, 11.0)

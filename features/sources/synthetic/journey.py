@@ -21,18 +21,6 @@ from features.sources.synthetic.network import MAX_HUBS_PER_PATH, Network
 EVENT_CODE = {name: np.int8(i) for i, name in enumerate(EVENT_TYPES)}
 CAUSES = ("SELLER", "STOPPAGE", "HUB_BACKLOG", "WEATHER", "ISLAND_LEG", "ADDRESS", "RECIPIENT")
 
-# Chance that one delivery attempt fails, by address/contact defect (NONE uses the base rate).
-DEFECT_FAIL_PROB = {
-    "MISSING_UNIT": 0.55,
-    "POSTCODE_MISMATCH": 0.45,
-    "OLD_STYLE": 0.3,
-    "TYPO": 0.35,
-    "PHONE_MISSING": 0.35,
-    "PHONE_INVALID": 0.35,
-}
-# After a failed attempt the terminal calls or texts the recipient; a fixed address fails less.
-RETRY_FAIL_FACTOR = 0.5
-
 
 @dataclass(frozen=True)
 class Conditions:
@@ -366,7 +354,7 @@ class JourneySimulator:
         has_defect = p.defect != "NONE"
         defect_prob = (
             pd.Series(p.defect)
-            .map(DEFECT_FAIL_PROB)
+            .map(ops.defect_failed_attempt_prob)
             .fillna(ops.base_failed_attempt_prob)
             .to_numpy()
         )
@@ -424,7 +412,7 @@ class JourneySimulator:
             tried = pending[~carried]
             fail_prob = np.where(
                 has_defect[tried],
-                defect_prob[tried] * RETRY_FAIL_FACTOR ** attempts[tried],
+                defect_prob[tried] * ops.retry_fail_factor ** attempts[tried],
                 ops.base_failed_attempt_prob,
             )
             failed = self.rng.random(len(tried)) < fail_prob
