@@ -1,0 +1,205 @@
+"""Training data: snapshots of parcels in flight, their labels, and time-based splits.
+
+A snapshot is (shipment_id, as_of) while the parcel is in flight: at creation, right after
+each scan, and every few hours in between (DESIGN.md section 4). Labels follow the contract:
+`late = delivered_at > promised_at` (a returned parcel is late), `remaining_h = delivered_at -
+as_of`. Splits are by time, never random: train on the earliest period, calibrate on the
+next, evaluate on the latest, each only on shipments whose outcome was known before the next
+period begins (so no label from the future trains the past).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.schema import TIMESTAMP_DTYPE
+from features.tables import Tables
+
+HOUR = pd.Timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class SnapshotPlan:
+    """When to look at a parcel.
+
+    Attributes:
+        every_hours: Regular in-flight snapshots this many hours apart, from creation.
+        after_scans: Also snapshot right after every scan.
+        max_per_shipment: Cap per parcel (a stalled parcel does not flood the data); the
+            creation and scan snapshots are kept first.
+    """
+
+    every_hours: float = 6.0
+    after_scans: bool = True
+    max_per_shipment: int = 40
+
+
+def sample_snapshots(
+    tables: Tables, now: pd.Timestamp | None = None, plan: SnapshotPlan | None = None
+) -> pd.DataFrame:
+    """Snapshots of every parcel while it was in flight (before delivery and before `now`).
+
+    Args:
+        tables: Canonical tables.
+        now: The data's "now" (default: the latest scan). Nothing at or after it is sampled.
+        plan: Snapshot schedule.
+
+    Returns:
+        Columns shipment_id, as_of, stage (`CREATED`, the scan type just seen, or
+        `IN_FLIGHT` for a regular snapshot), sorted by shipment and time.
+    """
+    plan = plan or SnapshotPlan()
+    ships = tables.shipments
+    events = tables.scan_events
+    if now is None:
+        now = events["event_time"].max() if len(events) else ships["created_at"].max()
+    # A parcel is in flight from creation until delivery (or now, or its last scan if returned).
+    last_scan = events.groupby("shipment_id", sort=False)["event_time"].max()
+    returned = (ships["final_status"] == "RETURNED").fillna(False).to_numpy(dtype=bool)
+    end = ships["delivered_at"].fillna(now).where(~returned, ships["shipment_id"].map(last_scan))
+    end = end.fillna(now).clip(upper=now)
+    ends = pd.Series(end.to_numpy(), index=ships["shipment_id"].to_numpy())
+
+    parts = [
+        pd.DataFrame(
+            {"shipment_id": ships["shipment_id"], "as_of": ships["created_at"], "stage": "CREATED"}
+        )
+    ]
+    if plan.after_scans and len(events):
+        scans = events[events["event_type"] != "CREATED"]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "shipment_id": scans["shipment_id"].reset_index(drop=True),
+                    "as_of": scans["event_time"].reset_index(drop=True),
+                    "stage": scans["event_type"].astype("str").reset_index(drop=True),
+                }
+            )
+        )
+    parts.append(_regular(ships, end, plan.every_hours))
+    snaps = pd.concat(parts, ignore_index=True)
+    in_flight = snaps["as_of"] < snaps["shipment_id"].map(ends)
+    snaps = snaps[in_flight & (snaps["as_of"] < now)]
+    snaps = snaps.sort_values(["shipment_id", "as_of"], kind="stable")
+    snaps = snaps.drop_duplicates(["shipment_id", "as_of"])
+    snaps = _cap(snaps, plan.max_per_shipment)
+    return snaps.reset_index(drop=True).astype({"as_of": TIMESTAMP_DTYPE, "stage": "category"})
+
+
+def _regular(ships: pd.DataFrame, end: pd.Series, every_hours: float) -> pd.DataFrame:
+    """Snapshots every `every_hours` from creation until the parcel's end."""
+    span_h = ((end - ships["created_at"]) / HOUR).to_numpy(dtype=float)
+    count = np.maximum(np.floor(np.nan_to_num(span_h) / every_hours), 0).astype(np.int64)
+    repeat = np.repeat(np.arange(len(ships)), count)
+    step = np.arange(len(repeat)) - np.repeat(np.cumsum(count) - count, count) + 1
+    offset = pd.to_timedelta(np.round(step * every_hours * 3.6e9).astype("int64"), unit="us")
+    as_of = ships["created_at"].iloc[repeat].reset_index(drop=True) + offset
+    return pd.DataFrame(
+        {
+            "shipment_id": ships["shipment_id"].to_numpy()[repeat],
+            "as_of": as_of,
+            "stage": "IN_FLIGHT",
+        }
+    )
+
+
+def _cap(snaps: pd.DataFrame, limit: int) -> pd.DataFrame:
+    """At most `limit` snapshots per parcel: creation and scans first, then regular ones."""
+    regular = snaps["stage"] == "IN_FLIGHT"
+    by_parcel = snaps["shipment_id"]
+    scans = (~regular).groupby(by_parcel, sort=False).transform("sum")
+    regular_rank = regular.groupby(by_parcel, sort=False).cumsum()
+    return snaps[~regular | (regular_rank <= limit - scans)]
+
+
+def labels(snapshots: pd.DataFrame, shipments: pd.DataFrame) -> pd.DataFrame:
+    """Labels of each snapshot: late, remaining_h and whether the outcome is known.
+
+    Returns:
+        Columns `late` (bool; returned parcels are late), `remaining_h` (hours from as_of to
+        delivery; NaN when not delivered) and `known` (the outcome exists in the data).
+    """
+    ships = shipments.set_index("shipment_id")
+    delivered = snapshots["shipment_id"].map(ships["delivered_at"])
+    promised = snapshots["shipment_id"].map(ships["promised_at"])
+    status = snapshots["shipment_id"].map(ships["final_status"].astype("str"))
+    returned = (status == "RETURNED").to_numpy()
+    late = ((delivered > promised).fillna(False).to_numpy(dtype=bool)) | returned
+    remaining = ((delivered - snapshots["as_of"]) / HOUR).to_numpy(dtype=float)
+    known = delivered.notna().to_numpy() | returned
+    return pd.DataFrame(
+        {"late": late, "remaining_h": remaining, "known": known}, index=snapshots.index
+    )
+
+
+@dataclass(frozen=True)
+class TimeSplit:
+    """Boolean masks over snapshots, and the boundaries that define them.
+
+    Attributes:
+        train, calibrate, evaluate: Which snapshots belong to each fold.
+        boundaries: Start of calibration, start of evaluation, and the data's "now" (UTC).
+    """
+
+    train: np.ndarray
+    calibrate: np.ndarray
+    evaluate: np.ndarray
+    boundaries: tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]
+
+
+def time_split(
+    snapshots: pd.DataFrame,
+    shipments: pd.DataFrame,
+    calibrate_from: pd.Timestamp,
+    evaluate_from: pd.Timestamp,
+    now: pd.Timestamp,
+) -> TimeSplit:
+    """Split snapshots by the creation time of their shipment, purging unknown outcomes.
+
+    A shipment created in [start, calibrate_from) trains only if its outcome was known before
+    `calibrate_from`; one created in [calibrate_from, evaluate_from) calibrates only if known
+    before `evaluate_from`; one created from `evaluate_from` evaluates if known by `now`.
+
+    Raises:
+        ValueError: The boundaries are not in time order.
+    """
+    if not calibrate_from < evaluate_from <= now:
+        raise ValueError(
+            "need calibrate_from < evaluate_from <= now, "
+            f"got {calibrate_from}, {evaluate_from}, {now}"
+        )
+    ships = shipments.set_index("shipment_id")
+    created = snapshots["shipment_id"].map(ships["created_at"])
+    done = snapshots["shipment_id"].map(_outcome_time(shipments))
+    train = (created < calibrate_from) & (done < calibrate_from)
+    calibrate = (created >= calibrate_from) & (created < evaluate_from) & (done < evaluate_from)
+    evaluate = (created >= evaluate_from) & (done <= now)
+    return TimeSplit(
+        train.fillna(False).to_numpy(dtype=bool),
+        calibrate.fillna(False).to_numpy(dtype=bool),
+        evaluate.fillna(False).to_numpy(dtype=bool),
+        (calibrate_from, evaluate_from, now),
+    )
+
+
+def _outcome_time(shipments: pd.DataFrame) -> pd.Series:
+    """When each outcome became known: delivery; for a return, the promise (late from then)."""
+    returned = (shipments["final_status"] == "RETURNED").fillna(False).to_numpy(dtype=bool)
+    known = shipments["delivered_at"].where(~returned, shipments["promised_at"])
+    return pd.Series(known.to_numpy(), index=shipments["shipment_id"].to_numpy())
+
+
+def default_boundaries(
+    shipments: pd.DataFrame,
+    now: pd.Timestamp,
+    calibrate_share: float = 0.15,
+    evaluate_share: float = 0.2,
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Calibration and evaluation starts: the last shares of the creation period."""
+    first = shipments["created_at"].min()
+    span = now - first
+    evaluate_from = now - span * evaluate_share
+    return evaluate_from - span * calibrate_share, evaluate_from
