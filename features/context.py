@@ -56,10 +56,6 @@ class DailySeries:
         n = next(iter(self.sums.values())).shape[0]
         return np.clip(day - self.first_day, 0, n - 1)
 
-    def columns(self, key: pd.Series) -> np.ndarray:
-        """Column of each key; -1 when the key was never seen."""
-        return self.keys.get_indexer(key.astype("str"))
-
 
 @dataclass(frozen=True)
 class HubLoad:
@@ -84,7 +80,6 @@ class Context:
     weather_daily: pd.DataFrame
     weather_forecast: pd.DataFrame
     network: pd.DataFrame
-    meta: dict[str, str] = field(default_factory=dict)
     _memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def memo(self, key: str, compute: Callable[[], T]) -> T:
