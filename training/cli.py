@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
+import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import pandas as pd
 import typer
@@ -15,6 +19,11 @@ from rich.table import Table
 from features.sources.synthetic import SimulatedWorld, SimulationConfig, simulate
 from features.sources.synthetic.summary import summarize
 from features.sources.synthetic.world import STAGES
+
+if TYPE_CHECKING:
+    from training.models import BoosterParams
+    from training.predictor import Predictor
+    from training.sources import TrainingData
 
 app = typer.Typer(
     help="Stallguard: predict which parcels will miss their promise, and why.",
@@ -27,6 +36,8 @@ console = Console()
 @app.callback()
 def main() -> None:
     """Stallguard: predict which parcels will miss their promise, and why."""
+    # MLflow narrates every step at INFO; the commands print what matters themselves.
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
 
 
 @app.command("simulate")
@@ -103,6 +114,257 @@ def context_command(
         context = build_context(tables, as_of=when)
         context.write(out)
     console.print(f"[green]Wrote[/] context as of {when.isoformat()} to {out}/")
+
+
+SourceOption = Annotated[str, typer.Option(help="Data source (names the MLflow experiment).")]
+DataOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Tables directory (from `stallguard simulate` or a source). "
+        "Default: data/simulated, simulated first if missing."
+    ),
+]
+ModelOption = Annotated[
+    str, typer.Option(help="MLflow model URI, e.g. models:/stallguard@champion or runs:/ID/model.")
+]
+
+
+@app.command("train")
+def train_command(
+    data: DataOption = None,
+    source: SourceOption = "synthetic",
+    params: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="JSON of LightGBM settings (from tune)."),
+    ] = None,
+    max_train_snapshots: Annotated[
+        int, typer.Option(min=0, help="Cap on training snapshots, sampled by parcel (0: all).")
+    ] = 0,
+    register: Annotated[
+        bool, typer.Option(help="Register the model as the new challenger.")
+    ] = True,
+) -> None:
+    """Train risk + ETA models, evaluate on the latest period, log to MLflow, register."""
+    from training.config import TrackingConfig, TrainConfig
+    from training.tracking import log_training
+    from training.train import train
+
+    config = TrainConfig(params=_booster_params(params), max_train_snapshots=max_train_snapshots)
+    data_set = _load(source, data)
+    tracking = TrackingConfig.from_env()
+    with console.status("training") as status:
+        try:
+            result = train(data_set, config, progress=lambda s: status.update(s))
+        except ValueError as err:
+            _fail(err)
+        status.update("logging to MLflow")
+        logged = log_training(result, data_set, config, tracking, register=register)
+    _print_metrics(result.evaluation.metrics)
+    _print_table("Seconds per step", _frame(result.timings, "step", "seconds"))
+    where = (
+        f"registered {tracking.registered_model} v{logged.version} as challenger"
+        if logged.version
+        else "not registered"
+    )
+    console.print(f"[green]Run[/] {logged.run_id}: {where}  (tracking: {tracking.uri})")
+
+
+@app.command("evaluate")
+def evaluate_command(
+    model: ModelOption = "models:/stallguard@champion",
+    data: DataOption = None,
+    source: SourceOption = "synthetic",
+) -> None:
+    """Evaluate a registered model on the latest period of DATA (its own window if it fits)."""
+    from training.config import TrackingConfig, TrainConfig
+    from training.evaluation import Window, evaluate_window
+    from training.tracking import connect, load_predictor
+    from training.train import window_of
+
+    connect(TrackingConfig.from_env())
+    data_set = _load(source, data)
+    predictor = _load_model(model, load_predictor)
+    info = predictor.info
+    same_data = info.get("data_fingerprint") == data_set.fingerprint
+    window = Window.from_params(info) if same_data else window_of(data_set, TrainConfig())
+    with console.status(f"evaluating {model}"):
+        try:
+            evaluation = evaluate_window(predictor, data_set, window)
+        except ValueError as err:
+            _fail(err)
+    span = f"{window.evaluate_from:%Y-%m-%d %H:%M} .. {window.now:%Y-%m-%d %H:%M} UTC"
+    console.print(f"evaluation window: {span}")
+    _print_metrics(evaluation.metrics)
+    columns = ["slice", "value", "snapshots", "late_rate", "risk_roc_auc", "risk_ece"]
+    columns += ["eta_p50_mae_h", "eta_p10_p90_coverage"]
+    _print_table("By slice", evaluation.slices[columns].round(3))
+
+
+@app.command("promote")
+def promote_command(
+    version: Annotated[
+        str | None, typer.Option(help="Set champion to this version without the gate (rollback).")
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="Re-evaluate on this Tables directory if windows differ.")
+    ] = None,
+) -> None:
+    """Move `champion` to the challenger if it passes the gate (or to --version N)."""
+    from training.config import TrackingConfig
+    from training.promotion import promote
+
+    tracking = TrackingConfig.from_env()
+    with console.status("comparing challenger and champion"):
+        try:
+            decision = promote(tracking, version=version, data=data)
+        except ValueError as err:
+            _fail(err)
+    for reason in decision.reasons:
+        color = "green" if reason.startswith(("pass", "manual", "v")) else "red"
+        console.print(f"  [{color}]{reason}[/]")
+    if decision.compared_on:
+        console.print(f"  compared on: {decision.compared_on}")
+    before = f"v{decision.previous}" if decision.previous else "none"
+    if decision.promoted:
+        name = tracking.registered_model
+        console.print(f"[green]champion[/] = {name} v{decision.version} (was {before})")
+    else:
+        console.print(f"[red]refused[/]: v{decision.version} stays challenger; champion {before}")
+        raise typer.Exit(code=1)
+
+
+@app.command("tune")
+def tune_command(
+    data: DataOption = None,
+    source: SourceOption = "synthetic",
+    trials: Annotated[int, typer.Option(min=1, help="Optuna trials.")] = 10,
+    out: Annotated[Path, typer.Option(help="Where to write the best settings (JSON).")] = Path(
+        "best_params.json"
+    ),
+) -> None:
+    """Optuna search of the LightGBM settings, as nested MLflow runs under one parent."""
+    from training.config import TrackingConfig
+    from training.tune import tune
+
+    data_set = _load(source, data)
+    with _progress() as progress:
+        task = progress.add_task("tuning", total=trials)
+
+        def advance(number: int, auc: float) -> None:
+            progress.update(task, advance=1, description=f"trial {number}: AUC {auc:.4f}")
+
+        result = tune(data_set, TrackingConfig.from_env(), trials, progress=advance)
+    out.write_text(json.dumps(result.best_params, indent=1))
+    console.print(f"best validation AUC {result.best_auc:.4f} with {result.best_params}")
+    console.print(f"[green]Wrote[/] {out}; train with it: stallguard train --params {out}")
+
+
+@app.command("score")
+def score_command(
+    out: Annotated[Path, typer.Option(help="Output file: .csv or .parquet.")],
+    model: ModelOption = "models:/stallguard@champion",
+    data: DataOption = None,
+    source: SourceOption = "synthetic",
+    as_of: Annotated[
+        str | None, typer.Option(help="Score as of this UTC time (ISO); default: latest scan.")
+    ] = None,
+    lang: Annotated[str, typer.Option(help="Language of the reason texts: ko or en.")] = "en",
+    top: Annotated[int, typer.Option(min=0, help="Rows of the at-risk list to print.")] = 10,
+) -> None:
+    """Score every in-flight shipment in DATA, sorted by risk, into OUT."""
+    from training.config import TrackingConfig
+    from training.scoring import score, write_scores
+    from training.tracking import connect, load_predictor
+
+    if lang not in ("ko", "en"):
+        _fail(ValueError(f"--lang must be ko or en, got {lang!r}"))
+    connect(TrackingConfig.from_env())
+    data_set = _load(source, data)
+    predictor = _load_model(model, load_predictor)
+    now = _utc(as_of) if as_of else data_set.now
+    with console.status(f"scoring parcels in flight at {now:%Y-%m-%d %H:%M} UTC"):
+        scores = score(predictor, data_set.tables, now, lang=lang)
+        try:
+            write_scores(scores, out)
+        except ValueError as err:
+            _fail(err)
+    flagged = int(scores["at_risk"].sum()) if len(scores) else 0
+    console.print(f"[green]Wrote[/] {out}: {len(scores):,} parcels in flight, {flagged:,} at risk")
+    if top and len(scores):
+        _print_table("Most at risk", _at_risk_view(scores.head(top)))
+
+
+def _booster_params(path: Path | None) -> BoosterParams:
+    from training.models import BoosterParams
+
+    if path is None:
+        return BoosterParams()
+    values = json.loads(path.read_text())
+    known = {f.name for f in dataclasses.fields(BoosterParams)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        _fail(ValueError(f"{path}: unknown setting(s) {', '.join(unknown)}"))
+    return dataclasses.replace(BoosterParams(), **values)
+
+
+def _load(source: str, data: Path | None) -> TrainingData:
+    from training.sources import load_data
+
+    try:
+        with console.status("loading data") as status:
+            return load_data(source, data, progress=lambda s: status.update(s))
+    except (ValueError, FileNotFoundError) as err:
+        _fail(err)
+
+
+def _load_model(uri: str, loader: Callable[[str], Predictor]) -> Predictor:
+    import mlflow
+
+    try:
+        with console.status(f"loading {uri}"):
+            return loader(uri)
+    except mlflow.exceptions.MlflowException as err:
+        _fail(ValueError(f"cannot load {uri}: {err.message}. Train one first: stallguard train"))
+
+
+def _fail(err: Exception) -> NoReturn:
+    console.print(f"[red]error:[/] {err}")
+    raise typer.Exit(code=2) from err
+
+
+def _utc(text: str) -> pd.Timestamp:
+    when = pd.Timestamp(text)
+    return when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+
+
+TARGET_NOTES = {
+    "risk_ece": "<= 0.02",
+    "eta_p10_p90_coverage": "0.80 +/- 0.03",
+    "early_warning_recall_12h": ">= 0.6",
+    "early_warning_precision": ">= 0.5",
+}
+
+
+def _print_metrics(metrics: dict[str, float]) -> None:
+    table = Table(title="Evaluation (latest period)", title_justify="left")
+    for column in ("metric", "value", "target"):
+        table.add_column(column, justify="right" if column == "value" else "left")
+    for name, value in metrics.items():
+        table.add_row(name, f"{value:,.4f}", TARGET_NOTES.get(name, ""))
+    console.print(table)
+
+
+def _at_risk_view(scores: pd.DataFrame) -> pd.DataFrame:
+    view = scores[
+        ["shipment_id", "dest_region", "risk", "promised_at", "eta_p50", "reason_1"]
+    ].copy()
+    view["promised_at"] = view["promised_at"].dt.tz_convert("Asia/Seoul").dt.strftime("%m-%d %H:%M")
+    view["eta_p50"] = view["eta_p50"].dt.tz_convert("Asia/Seoul").dt.strftime("%m-%d %H:%M")
+    return view
+
+
+def _frame(values: dict[str, float], key: str, value: str) -> pd.DataFrame:
+    return pd.DataFrame({key: list(values), value: list(values.values())})
 
 
 def _progress() -> Progress:

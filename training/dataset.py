@@ -115,21 +115,34 @@ def _cap(snaps: pd.DataFrame, limit: int) -> pd.DataFrame:
     return snaps[~regular | (regular_rank <= limit - scans)]
 
 
-def labels(snapshots: pd.DataFrame, shipments: pd.DataFrame) -> pd.DataFrame:
+def labels(
+    snapshots: pd.DataFrame, shipments: pd.DataFrame, now: pd.Timestamp | None = None
+) -> pd.DataFrame:
     """Labels of each snapshot: late, remaining_h and whether the outcome is known.
 
+    Args:
+        snapshots: Columns shipment_id, as_of.
+        shipments: Canonical shipments with their outcomes.
+        now: The data's "now": a parcel still undelivered past its promise at `now` is known
+            late (leaving it out would hide the longest stalls). None: only finished parcels.
+
     Returns:
-        Columns `late` (bool; returned parcels are late), `remaining_h` (hours from as_of to
-        delivery; NaN when not delivered) and `known` (the outcome exists in the data).
+        Columns `late` (bool; returned and overdue parcels are late, canceled ones unknown),
+        `remaining_h` (hours from as_of to delivery; NaN when not delivered) and `known` (the
+        late flag is settled).
     """
     ships = shipments.set_index("shipment_id")
     delivered = snapshots["shipment_id"].map(ships["delivered_at"])
     promised = snapshots["shipment_id"].map(ships["promised_at"])
     status = snapshots["shipment_id"].map(ships["final_status"].astype("str"))
     returned = (status == "RETURNED").to_numpy()
-    late = ((delivered > promised).fillna(False).to_numpy(dtype=bool)) | returned
+    canceled = (status == "CANCELED").to_numpy()  # never promised anything in the end
+    overdue = np.zeros(len(snapshots), dtype=bool)
+    if now is not None:
+        overdue = delivered.isna().to_numpy() & (promised < now).to_numpy() & ~canceled
+    late = ((delivered > promised).fillna(False).to_numpy(dtype=bool)) | returned | overdue
     remaining = ((delivered - snapshots["as_of"]) / HOUR).to_numpy(dtype=float)
-    known = delivered.notna().to_numpy() | returned
+    known = delivered.notna().to_numpy() | returned | overdue
     return pd.DataFrame(
         {"late": late, "remaining_h": remaining, "known": known}, index=snapshots.index
     )
@@ -140,13 +153,18 @@ class TimeSplit:
     """Boolean masks over snapshots, and the boundaries that define them.
 
     Attributes:
-        train, calibrate, evaluate: Which snapshots belong to each fold.
+        train, calibrate, evaluate: Snapshots whose late flag each fold may use.
+        train_eta, calibrate_eta, evaluate_eta: The subset whose delivery time (so
+            `remaining_h`) was known before the fold's end: what the ETA models may use.
         boundaries: Start of calibration, start of evaluation, and the data's "now" (UTC).
     """
 
     train: np.ndarray
     calibrate: np.ndarray
     evaluate: np.ndarray
+    train_eta: np.ndarray
+    calibrate_eta: np.ndarray
+    evaluate_eta: np.ndarray
     boundaries: tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]
 
 
@@ -159,9 +177,11 @@ def time_split(
 ) -> TimeSplit:
     """Split snapshots by the creation time of their shipment, purging unknown outcomes.
 
-    A shipment created in [start, calibrate_from) trains only if its outcome was known before
+    A shipment created in [start, calibrate_from) trains only if its late flag was known before
     `calibrate_from`; one created in [calibrate_from, evaluate_from) calibrates only if known
-    before `evaluate_from`; one created from `evaluate_from` evaluates if known by `now`.
+    before `evaluate_from`; one created from `evaluate_from` evaluates if known by `now`. A
+    late flag is known at delivery when on time, and at the promise when late (so late parcels
+    still in flight are kept). The ETA masks further need the delivery itself before the end.
 
     Raises:
         ValueError: The boundaries are not in time order.
@@ -173,22 +193,38 @@ def time_split(
         )
     ships = shipments.set_index("shipment_id")
     created = snapshots["shipment_id"].map(ships["created_at"])
-    done = snapshots["shipment_id"].map(_outcome_time(shipments))
-    train = (created < calibrate_from) & (done < calibrate_from)
-    calibrate = (created >= calibrate_from) & (created < evaluate_from) & (done < evaluate_from)
-    evaluate = (created >= evaluate_from) & (done <= now)
+    known = snapshots["shipment_id"].map(_outcome_time(shipments))
+    delivered = snapshots["shipment_id"].map(ships["delivered_at"])
+
+    def mask(values: pd.Series) -> np.ndarray:
+        return values.fillna(False).to_numpy(dtype=bool)
+
+    train = mask((created < calibrate_from) & (known < calibrate_from))
+    calibrate = mask(
+        (created >= calibrate_from) & (created < evaluate_from) & (known < evaluate_from)
+    )
+    evaluate = mask((created >= evaluate_from) & (known <= now))
     return TimeSplit(
-        train.fillna(False).to_numpy(dtype=bool),
-        calibrate.fillna(False).to_numpy(dtype=bool),
-        evaluate.fillna(False).to_numpy(dtype=bool),
+        train,
+        calibrate,
+        evaluate,
+        train & mask(delivered < calibrate_from),
+        calibrate & mask(delivered < evaluate_from),
+        evaluate & mask(delivered <= now),
         (calibrate_from, evaluate_from, now),
     )
 
 
 def _outcome_time(shipments: pd.DataFrame) -> pd.Series:
-    """When each outcome became known: delivery; for a return, the promise (late from then)."""
-    returned = (shipments["final_status"] == "RETURNED").fillna(False).to_numpy(dtype=bool)
-    known = shipments["delivered_at"].where(~returned, shipments["promised_at"])
+    """When each late flag became known.
+
+    On time: at delivery. Late: at the promise, once it passed undelivered (delivered later,
+    returned or still in flight). Canceled parcels never settle.
+    """
+    known = shipments["delivered_at"].where(
+        shipments["delivered_at"] <= shipments["promised_at"], shipments["promised_at"]
+    )
+    known = known.mask(shipments["final_status"].astype("str") == "CANCELED")
     return pd.Series(known.to_numpy(), index=shipments["shipment_id"].to_numpy())
 
 

@@ -76,10 +76,33 @@ def test_time_split_is_ordered_disjoint_and_purged(world, snaps):
     by = ships.set_index("shipment_id")
     created = snaps["shipment_id"].map(by["created_at"])
     delivered = snaps["shipment_id"].map(by["delivered_at"])
+    promised = snaps["shipment_id"].map(by["promised_at"])
     assert created[split.train].max() < created[split.calibrate].min()
     assert created[split.calibrate].max() < created[split.evaluate].min()
-    assert (delivered[split.train].dropna() < cal).all(), "no training label from the future"
-    assert (delivered[split.calibrate].dropna() < ev).all()
+    # The late flag is settled at delivery (on time) or at the promise (late).
+    settled = delivered.where(delivered <= promised, promised)
+    assert (settled[split.train] < cal).all(), "no training label from the future"
+    assert (settled[split.calibrate] < ev).all()
+    # ETA labels need the delivery itself inside the fold's past.
+    assert (delivered[split.train_eta] < cal).all()
+    assert (delivered[split.calibrate_eta] < ev).all()
+    assert not (split.train_eta & ~split.train).any()
+    # Late parcels delivered after the boundary keep their (already known) late flag.
+    assert (split.train & (delivered >= cal).to_numpy()).any()
+
+
+def test_overdue_parcels_in_flight_are_known_late(world, snaps):
+    ships = world.tables.shipments.set_index("shipment_id")
+    now = world.end
+    lab = labels(snaps, world.tables.shipments, now=now)
+    delivered = snaps["shipment_id"].map(ships["delivered_at"])
+    promised = snaps["shipment_id"].map(ships["promised_at"])
+    overdue = (delivered.isna() & (promised < now)).to_numpy()
+    assert overdue.any()
+    assert lab.loc[overdue, "late"].all() and lab.loc[overdue, "known"].all()
+    assert lab.loc[overdue, "remaining_h"].isna().all()
+    pending = (delivered.isna() & (promised >= now)).to_numpy()
+    assert not lab.loc[pending, "known"].any()
 
 
 def test_boundaries_out_of_order_are_refused(world, snaps):

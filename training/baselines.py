@@ -1,0 +1,75 @@
+"""Baselines logged next to every model: the promise, the lane median, and an oracle.
+
+The promise and lane-median ETAs are what a carrier shows without a model; the oracle is the
+same learner also given the simulator's hidden causes (which cause touched the parcel), so
+it bounds what any features could reach. Only training uses the oracle; it never ships.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from training.models import BoosterParams, fit_booster
+
+HOUR = pd.Timedelta(hours=1)
+
+
+def promise_eta_h(snapshots: pd.DataFrame, shipments: pd.DataFrame) -> np.ndarray:
+    """Hours left if the parcel arrives exactly at its promise (0 once it is overdue)."""
+    promised = snapshots["shipment_id"].map(shipments.set_index("shipment_id")["promised_at"])
+    return np.maximum(((promised - snapshots["as_of"]) / HOUR).to_numpy(dtype=float), 0.0)
+
+
+def lane_median_eta_h(
+    snapshots: pd.DataFrame, shipments: pd.DataFrame, fit_on: pd.DataFrame
+) -> np.ndarray:
+    """Hours left if the parcel takes its lane's median creation-to-delivery time.
+
+    Args:
+        snapshots: shipment_id, as_of to predict for.
+        shipments: Canonical shipments (for the snapshots' lanes and creation times).
+        fit_on: Shipments the medians are learned from (delivered ones of the train fold).
+    """
+    done = fit_on[fit_on["delivered_at"].notna()]
+    transit = (done["delivered_at"] - done["created_at"]) / HOUR
+    medians = transit.groupby(_lane(done), observed=True).median()
+    overall = float(transit.median()) if len(transit) else 48.0
+    ships = shipments.set_index("shipment_id")
+    lane = _lane(ships).reindex(snapshots["shipment_id"]).to_numpy()
+    median = pd.Series(lane).map(medians).fillna(overall).to_numpy(dtype=float)
+    created = snapshots["shipment_id"].map(ships["created_at"])
+    age = ((snapshots["as_of"] - created) / HOUR).to_numpy(dtype=float)
+    return np.maximum(median - age, 0.0)
+
+
+def _lane(ships: pd.DataFrame) -> pd.Series:
+    return ships["origin_region"].astype("str") + ">" + ships["dest_region"].astype("str")
+
+
+def cause_columns(snapshot_ids: pd.Series, hidden_causes: pd.DataFrame) -> pd.DataFrame:
+    """One 0/1 column per hidden cause: did that cause touch the parcel."""
+    touched = hidden_causes[hidden_causes["delay_h"] > 0]
+    columns = {}
+    for cause in sorted(touched["cause"].astype("str").unique()):
+        ids = set(touched.loc[touched["cause"].astype("str") == cause, "shipment_id"])
+        columns[f"hidden_{cause.lower()}"] = snapshot_ids.isin(ids).to_numpy(dtype=float)
+    return pd.DataFrame(columns, index=range(len(snapshot_ids)))
+
+
+def oracle_roc_auc(
+    params: BoosterParams,
+    x: pd.DataFrame,
+    y: np.ndarray,
+    hidden: pd.DataFrame,
+    train: np.ndarray,
+    calibrate: np.ndarray,
+    evaluate: np.ndarray,
+) -> float:
+    """ROC-AUC on the evaluation fold of the risk learner given the hidden causes too."""
+    xo = pd.concat([x.reset_index(drop=True), hidden.reset_index(drop=True)], axis=1)
+    booster = fit_booster(
+        params, {"objective": "binary"}, xo[train], y[train], xo[calibrate], y[calibrate]
+    )
+    return float(roc_auc_score(y[evaluate], booster.predict(xo[evaluate])))

@@ -1,0 +1,103 @@
+"""Typed configuration of training, tracking and promotion, read at the entry point.
+
+Nothing here touches the environment on import: `TrackingConfig.from_env()` reads it when a
+command starts.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from training.dataset import SnapshotPlan
+from training.models import BoosterParams
+
+REGISTERED_MODEL = "stallguard"
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """Where MLflow runs, artifacts and the registry live.
+
+    Attributes:
+        uri: Tracking (and registry) URI. Default: a SQLite file in the project folder.
+        artifacts: Where new experiments store artifacts (a local folder by default).
+        registered_model: Registry name of the model.
+    """
+
+    uri: str = "sqlite:///mlflow.db"
+    artifacts: str = "mlartifacts"
+    registered_model: str = REGISTERED_MODEL
+
+    @classmethod
+    def from_env(cls, root: Path | None = None) -> TrackingConfig:
+        """`MLFLOW_TRACKING_URI` if set, else `sqlite:///<root>/mlflow.db` (root: cwd).
+
+        `STALLGUARD_ARTIFACTS` moves the artifact folder; `STALLGUARD_REGISTERED_MODEL`
+        renames the registry model.
+        """
+        base = (root or Path.cwd()).resolve()
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{base / 'mlflow.db'}"
+        artifacts = os.environ.get("STALLGUARD_ARTIFACTS") or str(base / "mlartifacts")
+        name = os.environ.get("STALLGUARD_REGISTERED_MODEL") or REGISTERED_MODEL
+        return cls(uri=uri, artifacts=artifacts, registered_model=name)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What `stallguard train` fits and how.
+
+    Attributes:
+        params: LightGBM settings (risk, ETA and oracle share them).
+        plan: Snapshot schedule.
+        calibrate_share: Share of the creation period (before evaluation) that calibrates.
+        evaluate_share: Latest share of the creation period that evaluates.
+        coverage: Target P10-P90 coverage of the ETA interval.
+        min_precision: Early-warning precision the alert threshold must keep.
+        max_train_snapshots: Cap on training snapshots (sampled by parcel; 0: no cap).
+        eta_max_rows: Cap on rows the quantile models learn from (they are the slow part).
+        oracle: Also fit the oracle when hidden causes are available.
+        seed: Sampling seed.
+    """
+
+    params: BoosterParams = field(default_factory=BoosterParams)
+    plan: SnapshotPlan = field(default_factory=SnapshotPlan)
+    calibrate_share: float = 0.15
+    evaluate_share: float = 0.2
+    coverage: float = 0.8
+    min_precision: float = 0.55
+    max_train_snapshots: int = 0
+    eta_max_rows: int = 400_000
+    oracle: bool = True
+    seed: int = 7
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """When a challenger may replace the champion, and floors for the very first champion.
+
+    A challenger passes when, on the same evaluation window, it is no worse than the champion
+    beyond these tolerances on every gate metric.
+
+    Attributes:
+        auc_tolerance: Allowed drop in `risk_roc_auc`.
+        ece_tolerance: Allowed rise in `risk_ece`.
+        mae_tolerance: Allowed relative rise in `eta_p50_mae_h` (0.02 = 2%).
+        coverage_tolerance: Allowed extra distance of coverage from its target.
+        coverage_target: Nominal P10-P90 coverage.
+        min_auc: Floor for a first champion.
+        max_ece: Ceiling for a first champion.
+        max_coverage_gap: Coverage distance from target allowed for a first champion.
+    """
+
+    auc_tolerance: float = 0.002
+    ece_tolerance: float = 0.005
+    mae_tolerance: float = 0.02
+    coverage_tolerance: float = 0.01
+    coverage_target: float = 0.8
+    min_auc: float = 0.7
+    max_ece: float = 0.05
+    max_coverage_gap: float = 0.05

@@ -1,0 +1,193 @@
+"""Evaluate a predictor on the latest period: metrics, baselines, slices, reason agreement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.schema import FEATURES
+from training.baselines import lane_median_eta_h, promise_eta_h
+from training.dataset import TimeSplit, labels, time_split
+from training.metrics import early_warning, eta_metrics, risk_metrics, slice_table
+from training.predictor import Predictor
+from training.reasons import agreement
+from training.sources import TrainingData
+
+HOUR = pd.Timedelta(hours=1)
+SLICES = ["region_group", "service_level", "stage"]
+MAX_REASON_ROWS = 20_000  # pred_contrib is the slow part; a sample measures agreement well
+
+
+@dataclass(frozen=True)
+class Window:
+    """The time window of a run: train before `calibrate_from`, evaluate from `evaluate_from`."""
+
+    start: pd.Timestamp
+    calibrate_from: pd.Timestamp
+    evaluate_from: pd.Timestamp
+    now: pd.Timestamp
+
+    def as_params(self) -> dict[str, str]:
+        """ISO strings for MLflow params."""
+        return {
+            "window_start": self.start.isoformat(),
+            "window_calibrate_from": self.calibrate_from.isoformat(),
+            "window_evaluate_from": self.evaluate_from.isoformat(),
+            "window_now": self.now.isoformat(),
+        }
+
+    @classmethod
+    def from_params(cls, params: dict[str, str]) -> Window:
+        """Read back `as_params`."""
+        return cls(
+            *(
+                pd.Timestamp(params[f"window_{k}"])
+                for k in ("start", "calibrate_from", "evaluate_from", "now")
+            )
+        )
+
+    def split(self, snapshots: pd.DataFrame, shipments: pd.DataFrame) -> TimeSplit:
+        """The purged time split of these boundaries."""
+        return time_split(snapshots, shipments, self.calibrate_from, self.evaluate_from, self.now)
+
+
+@dataclass
+class Evaluation:
+    """What a model scored on the evaluation fold.
+
+    Attributes:
+        metrics: Headline metrics (the names DESIGN.md section 5 and issue 4 use).
+        slices: Metrics by region group, service level and snapshot stage.
+        frame: One row per evaluation snapshot with labels and predictions (for plots).
+    """
+
+    metrics: dict[str, float]
+    slices: pd.DataFrame
+    frame: pd.DataFrame
+
+
+def evaluate(
+    predictor: Predictor,
+    data: TrainingData,
+    snapshots: pd.DataFrame,
+    x: pd.DataFrame,
+    lane_fit_on: pd.DataFrame,
+) -> Evaluation:
+    """Score evaluation snapshots and compare with the baselines.
+
+    Args:
+        predictor: Model to evaluate.
+        data: The data (shipments for labels and baselines; hidden causes if any).
+        snapshots: Evaluation snapshots (shipment_id, as_of, stage).
+        x: Their features, in the same order.
+        lane_fit_on: Shipments the lane-median baseline learns from (the train fold's).
+    """
+    ships = data.tables.shipments
+    snapshots = snapshots.reset_index(drop=True)
+    x = x.reset_index(drop=True)
+    lab = labels(snapshots, ships, data.now)
+    pred = predictor.predict_features(x, snapshots["as_of"], reasons=False)
+    hours = {
+        q: ((pred[f"eta_p{q}"] - snapshots["as_of"]) / HOUR).to_numpy(dtype=float)
+        for q in (10, 50, 90)
+    }
+    frame = pd.DataFrame(
+        {
+            "shipment_id": snapshots["shipment_id"].to_numpy(),
+            "as_of": snapshots["as_of"].to_numpy(),
+            "stage": snapshots["stage"].astype("str").to_numpy(),
+            "late": lab["late"].to_numpy(),
+            "remaining_h": lab["remaining_h"].to_numpy(),
+            "risk": pred["risk"].to_numpy(),
+            "eta_p10_h": hours[10],
+            "eta_p50_h": hours[50],
+            "eta_p90_h": hours[90],
+            "hours_to_promise": x["prog_hours_to_promise"].to_numpy(dtype=float),
+            "region_group": region_group(x),
+            "service_level": x["route_service_level"].astype("str").to_numpy(),
+        }
+    )
+    has_eta = frame["remaining_h"].notna().to_numpy()
+    quantiles = frame.loc[has_eta, ["eta_p10_h", "eta_p50_h", "eta_p90_h"]].to_numpy()
+    truth = frame.loc[has_eta, "remaining_h"].to_numpy()
+    metrics = {
+        **risk_metrics(frame["late"].to_numpy(), frame["risk"].to_numpy()),
+        **eta_metrics(truth, quantiles),
+        **early_warning(
+            frame["shipment_id"].to_numpy(),
+            frame["late"].to_numpy(),
+            frame["hours_to_promise"].to_numpy(),
+            frame["risk"].to_numpy(),
+            predictor.threshold,
+        ),
+        "baseline_promise_eta_mae_h": _mae(promise_eta_h(snapshots, ships)[has_eta], truth),
+        "baseline_lane_eta_mae_h": _mae(
+            lane_median_eta_h(snapshots, ships, lane_fit_on)[has_eta], truth
+        ),
+        "eval_snapshots": float(len(frame)),
+        "eval_late_rate": float(frame["late"].mean()) if len(frame) else float("nan"),
+    }
+    if data.hidden_causes is not None:
+        metrics["reason_agreement"] = reason_agreement(predictor, x, frame, data.hidden_causes)
+    return Evaluation(metrics, slice_table(frame, SLICES), frame)
+
+
+def region_group(x: pd.DataFrame) -> np.ndarray:
+    """Island / remote / mainland from the route features."""
+    island = x["route_is_island"].to_numpy(dtype=float) == 1
+    remote = x["route_is_remote"].to_numpy(dtype=float) == 1
+    return np.where(island, "island", np.where(remote, "remote", "mainland"))
+
+
+def reason_agreement(
+    predictor: Predictor, x: pd.DataFrame, frame: pd.DataFrame, hidden: pd.DataFrame
+) -> float:
+    """Share of flagged late snapshots whose top-2 reasons name one of their hidden causes."""
+    flagged = np.flatnonzero(frame["late"].to_numpy() & (frame["risk"] >= predictor.threshold))
+    if len(flagged) > MAX_REASON_ROWS:
+        flagged = np.sort(np.random.default_rng(0).choice(flagged, MAX_REASON_ROWS, False))
+    if len(flagged) == 0:
+        return float("nan")
+    rows = x.iloc[flagged]
+    reasons = predictor.predict_features(rows, frame["as_of"].iloc[flagged])
+    touched = hidden[hidden["delay_h"] > 0]
+    causes = touched.groupby("shipment_id")["cause"].agg(lambda c: frozenset(map(str, c)))
+    per_row = frame["shipment_id"].iloc[flagged].map(causes)
+    return agreement(reasons, per_row.apply(lambda s: s if isinstance(s, frozenset) else None))
+
+
+def importance_by_family(predictor: Predictor) -> pd.Series:
+    """Total split gain of the risk model per feature family, as shares."""
+    booster = predictor.risk.booster_
+    if booster is None:
+        raise RuntimeError("unfitted risk model")
+    gain = pd.Series(booster.feature_importance("gain"), index=booster.feature_name())
+    family = {f.name: f.family for f in FEATURES}
+    by_family = gain.groupby(gain.index.map(lambda n: family.get(n, "other"))).sum()
+    return (by_family / by_family.sum()).sort_values(ascending=False)
+
+
+def _mae(prediction: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean(np.abs(prediction - truth))) if len(truth) else float("nan")
+
+
+def evaluate_window(predictor: Predictor, data: TrainingData, window: Window) -> Evaluation:
+    """Evaluate a (loaded) predictor on the evaluation fold of `window` over `data`.
+
+    Used by `stallguard evaluate` and by the promotion gate, so that two models are compared
+    on exactly the same snapshots.
+    """
+    from features.build import build_features
+    from training.dataset import sample_snapshots
+
+    snaps = sample_snapshots(data.tables, window.now)
+    split = window.split(snaps, data.tables.shipments)
+    if not split.evaluate.any():
+        raise ValueError("the evaluation window holds no finished parcels in this data")
+    evaluation_snaps = snaps[split.evaluate].reset_index(drop=True)
+    x = build_features(data.tables, evaluation_snaps)
+    ships = data.tables.shipments
+    train_ships = ships[ships["shipment_id"].isin(snaps.loc[split.train, "shipment_id"])]
+    return evaluate(predictor, data, evaluation_snaps, x[predictor.feature_names], train_ships)

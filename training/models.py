@@ -1,0 +1,208 @@
+"""The learners: calibrated delay risk and conformalized ETA quantiles, on LightGBM.
+
+Fitted objects follow scikit-learn's rules: `__init__` stores parameters, `fit` learns the
+attributes ending in `_`. Both models keep only plain arrays and LightGBM model text, so a
+bundle can be saved and read without pickle (training/predictor.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.isotonic import IsotonicRegression
+
+QUANTILES = (0.1, 0.5, 0.9)
+
+
+@dataclass(frozen=True)
+class BoosterParams:
+    """LightGBM settings shared by the risk and ETA models (tuned by `stallguard tune`).
+
+    Attributes:
+        num_leaves: Leaves per tree.
+        learning_rate: Shrinkage.
+        n_rounds: Maximum boosting rounds (early stopping on the calibration fold cuts them).
+        min_child_samples: Smallest leaf.
+        feature_fraction: Share of features per tree.
+        bagging_fraction: Share of rows per tree (every round).
+        lambda_l2: L2 regularisation.
+        max_bin: Histogram bins (fewer is faster).
+        early_stopping_rounds: Stop when the calibration fold has not improved for this long.
+        threads: CPU threads (0: LightGBM's default, all cores).
+        seed: Random seed.
+    """
+
+    num_leaves: int = 63
+    learning_rate: float = 0.08
+    n_rounds: int = 400
+    min_child_samples: int = 100
+    feature_fraction: float = 0.8
+    bagging_fraction: float = 0.8
+    lambda_l2: float = 1.0
+    max_bin: int = 127
+    early_stopping_rounds: int = 30
+    threads: int = 0
+    seed: int = 7
+
+    def lightgbm(self, **objective: Any) -> dict[str, Any]:
+        """The LightGBM parameter dict for one objective."""
+        return {
+            "num_leaves": self.num_leaves,
+            "learning_rate": self.learning_rate,
+            "min_child_samples": self.min_child_samples,
+            "feature_fraction": self.feature_fraction,
+            "bagging_fraction": self.bagging_fraction,
+            "bagging_freq": 1 if self.bagging_fraction < 1 else 0,
+            "lambda_l2": self.lambda_l2,
+            "max_bin": self.max_bin,
+            "num_threads": self.threads,
+            "seed": self.seed,
+            "verbosity": -1,
+            "force_col_wise": True,
+            **objective,
+        }
+
+
+def fit_booster(
+    params: BoosterParams,
+    objective: dict[str, Any],
+    x_train: pd.DataFrame,
+    y_train: np.ndarray,
+    x_valid: pd.DataFrame,
+    y_valid: np.ndarray,
+) -> lgb.Booster:
+    """Train one booster with early stopping on the validation (calibration) fold."""
+    train = lgb.Dataset(x_train, y_train, free_raw_data=True)
+    valid = lgb.Dataset(x_valid, y_valid, reference=train, free_raw_data=True)
+    return lgb.train(
+        params.lightgbm(**objective),
+        train,
+        num_boost_round=params.n_rounds,
+        valid_sets=[valid],
+        callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
+    )
+
+
+@dataclass
+class RiskModel:
+    """Probability that the parcel misses its promise, calibrated on a later time fold.
+
+    The booster is trained on the train fold (early-stopped on the calibration fold); an
+    isotonic map fitted on the calibration fold turns its scores into honest probabilities.
+    """
+
+    params: BoosterParams = field(default_factory=BoosterParams)
+    booster_: lgb.Booster | None = None
+    calibration_x_: np.ndarray | None = None
+    calibration_y_: np.ndarray | None = None
+
+    def fit(
+        self, x_train: pd.DataFrame, y_train: np.ndarray, x_cal: pd.DataFrame, y_cal: np.ndarray
+    ) -> RiskModel:
+        """Fit the booster on the train fold, then the calibration map on the calibration fold."""
+        _need_both_classes(y_train, "train")
+        _need_both_classes(y_cal, "calibration")
+        self.booster_ = fit_booster(
+            self.params, {"objective": "binary"}, x_train, y_train, x_cal, y_cal
+        )
+        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+        iso.fit(self.raw(x_cal), y_cal)
+        self.calibration_x_ = np.asarray(iso.X_thresholds_, dtype=float)
+        self.calibration_y_ = np.asarray(iso.y_thresholds_, dtype=float)
+        return self
+
+    def raw(self, x: pd.DataFrame) -> np.ndarray:
+        """Uncalibrated booster probabilities."""
+        return np.asarray(_fitted(self.booster_).predict(x), dtype=float)
+
+    def calibrate(self, raw: np.ndarray) -> np.ndarray:
+        """Map booster probabilities through the isotonic calibration."""
+        if self.calibration_x_ is None or self.calibration_y_ is None:
+            raise RuntimeError("RiskModel is not fitted")
+        return np.interp(raw, self.calibration_x_, self.calibration_y_)
+
+    def predict(self, x: pd.DataFrame) -> np.ndarray:
+        """Calibrated probability of being late."""
+        return self.calibrate(self.raw(x))
+
+
+@dataclass
+class EtaModel:
+    """P10/P50/P90 of the hours left until delivery, conformalized to nominal coverage.
+
+    Quantile boosters learn the three quantiles; on the calibration fold, conformalized
+    quantile regression (Romano et al., 2019) finds the margin that widens (or narrows) the
+    P10-P90 band until it covers `coverage` of held-out deliveries. Margins are per stage
+    group, since a parcel at creation is far less certain than one out for delivery.
+    """
+
+    params: BoosterParams = field(default_factory=BoosterParams)
+    coverage: float = 0.8
+    boosters_: dict[float, lgb.Booster] = field(default_factory=dict)
+    margins_: dict[str, float] = field(default_factory=dict)
+
+    def fit(
+        self,
+        x_train: pd.DataFrame,
+        y_train: np.ndarray,
+        x_cal: pd.DataFrame,
+        y_cal: np.ndarray,
+        groups_cal: np.ndarray,
+    ) -> EtaModel:
+        """Fit the quantile boosters, then the conformal margins per group on the cal fold."""
+        self.boosters_ = {
+            q: fit_booster(
+                self.params, {"objective": "quantile", "alpha": q}, x_train, y_train, x_cal, y_cal
+            )
+            for q in QUANTILES
+        }
+        low, _, high = self._raw(x_cal)
+        score = np.maximum(low - y_cal, y_cal - high)
+        self.margins_ = {"*": _conformal_margin(score, self.coverage)}
+        for group in np.unique(groups_cal):
+            mine = groups_cal == group
+            if mine.sum() >= 200:  # enough for a stable quantile of the scores
+                self.margins_[str(group)] = _conformal_margin(score[mine], self.coverage)
+        return self
+
+    def _raw(self, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if not self.boosters_:
+            raise RuntimeError("EtaModel is not fitted")
+        low, mid, high = (np.asarray(self.boosters_[q].predict(x), dtype=float) for q in QUANTILES)
+        return low, mid, high
+
+    def predict(self, x: pd.DataFrame, groups: np.ndarray) -> np.ndarray:
+        """Hours left: an (n, 3) array of P10 <= P50 <= P90, all >= 0."""
+        low, mid, high = self._raw(x)
+        margin = np.array([self.margins_.get(str(g), self.margins_["*"]) for g in groups])
+        low, high = low - margin, high + margin
+        # Crossing quantiles are sorted (Chernozhukov et al., 2010); time left is never negative.
+        out = np.sort(np.column_stack([low, mid, high]), axis=1)
+        return np.maximum(out, 0.0)
+
+
+def _conformal_margin(score: np.ndarray, coverage: float) -> float:
+    """The finite-sample corrected `coverage` quantile of the conformity scores."""
+    n = len(score)
+    if n == 0:
+        return 0.0
+    level = min(1.0, np.ceil((n + 1) * coverage) / n)
+    return float(np.quantile(score, level, method="higher"))
+
+
+def _fitted(booster: lgb.Booster | None) -> lgb.Booster:
+    if booster is None:
+        raise RuntimeError("model is not fitted")
+    return booster
+
+
+def _need_both_classes(y: np.ndarray, fold: str) -> None:
+    if len(np.unique(y)) < 2:
+        raise ValueError(
+            f"the {fold} fold has only one class ({len(y)} snapshots); "
+            "need both late and on-time parcels: use a longer or larger world"
+        )

@@ -1,0 +1,179 @@
+"""The model bundle: raw shipments (+ scans, + context) in; risk, ETA window and reasons out.
+
+`Predictor` is what the MLflow pyfunc wraps (training/pyfunc.py) and what serving loads. It
+calls `features.build.build_features`, the same function training used, so serving cannot
+drift from training. It saves to a plain directory: LightGBM model text, a JSON of the
+calibration, conformal margins and threshold, and the context it was trained with.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from features.build import build_features
+from features.context import Context
+from features.schema import TIMESTAMP_DTYPE
+from features.tables import Tables
+from training.models import QUANTILES, EtaModel, RiskModel
+from training.reasons import top_reasons
+
+STAGE_FEATURE = "prog_last_event"  # groups the conformal margins: known at serving time too
+OUTPUT_COLUMNS = (
+    "shipment_id",
+    "as_of",
+    "risk",
+    "at_risk",
+    "eta_p10",
+    "eta_p50",
+    "eta_p90",
+    "reason_1",
+    "reason_1_share",
+    "reason_2",
+    "reason_2_share",
+    "reason_3",
+    "reason_3_share",
+)
+
+
+@dataclass
+class Predictor:
+    """Calibrated risk, conformal ETA quantiles and reasons for parcels in flight.
+
+    Attributes:
+        risk: Fitted risk model.
+        eta: Fitted ETA model.
+        threshold: Risk at or above which a parcel is flagged at risk.
+        feature_names: Feature columns in model order.
+        context: Cross-shipment context used when a call does not pass one.
+        info: What the model is (source, data window, metrics), shown by serving.
+    """
+
+    risk: RiskModel
+    eta: EtaModel
+    threshold: float
+    feature_names: list[str]
+    context: Context | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def features(
+        self, tables: Tables, snapshots: pd.DataFrame, context: Context | None = None
+    ) -> pd.DataFrame:
+        """The model's feature frame for snapshots (shipment_id, as_of)."""
+        frame = build_features(tables, snapshots, context if context is not None else self.context)
+        return frame[self.feature_names]
+
+    def predict_features(
+        self, x: pd.DataFrame, as_of: pd.Series, reasons: bool = True
+    ) -> pd.DataFrame:
+        """Risk, ETA timestamps and reasons from a ready feature frame."""
+        booster = self.risk.booster_
+        if booster is None:
+            raise RuntimeError("Predictor has an unfitted risk model")
+        if reasons:
+            contrib = np.asarray(booster.predict(x, pred_contrib=True), dtype=float)
+            raw = 1.0 / (1.0 + np.exp(-contrib.sum(axis=1)))
+        else:
+            raw = self.risk.raw(x)
+        risk = self.risk.calibrate(raw)
+        hours = self.eta.predict(x, x[STAGE_FEATURE].astype("str").to_numpy())
+        base = pd.Series(as_of).astype(TIMESTAMP_DTYPE).reset_index(drop=True)
+        out = pd.DataFrame({"as_of": base, "risk": risk, "at_risk": risk >= self.threshold})
+        for k, q in enumerate(QUANTILES):
+            micros = np.round(hours[:, k] * 3.6e9).astype("int64")
+            out[f"eta_p{round(q * 100)}"] = base + pd.to_timedelta(micros, unit="us")
+        if reasons:
+            out = pd.concat([out, top_reasons(contrib, self.feature_names)], axis=1)
+        return out
+
+    def predict(
+        self,
+        tables: Tables,
+        snapshots: pd.DataFrame | None = None,
+        context: Context | None = None,
+    ) -> pd.DataFrame:
+        """Predictions for snapshots of the parcels in `tables`.
+
+        Args:
+            tables: Shipments and their scans so far (weather and network come from the
+                context when the tables have none).
+            snapshots: shipment_id, as_of; default: every shipment as of its latest scan.
+            context: Context to read; default: the one the predictor carries.
+
+        Returns:
+            One row per snapshot with the columns of `OUTPUT_COLUMNS`.
+        """
+        if snapshots is None:
+            snapshots = latest_snapshots(tables)
+        x = self.features(tables, snapshots, context)
+        out = self.predict_features(x, snapshots["as_of"])
+        out.insert(0, "shipment_id", snapshots["shipment_id"].to_numpy())
+        return out
+
+    def save(self, path: str | Path) -> Path:
+        """Write the bundle into directory `path` (no pickle)."""
+        root = Path(path)
+        root.mkdir(parents=True, exist_ok=True)
+        boosters = {"risk": self.risk.booster_, **_eta_files(self.eta)}
+        for name, booster in boosters.items():
+            if booster is None:
+                raise RuntimeError(f"cannot save an unfitted {name} model")
+            booster.save_model(str(root / f"{name}.txt"))
+        meta = {
+            "threshold": self.threshold,
+            "feature_names": self.feature_names,
+            "calibration_x": _list(self.risk.calibration_x_),
+            "calibration_y": _list(self.risk.calibration_y_),
+            "coverage": self.eta.coverage,
+            "margins": self.eta.margins_,
+            "info": self.info,
+        }
+        (root / "predictor.json").write_text(json.dumps(meta, indent=1, default=str))
+        if self.context is not None:
+            self.context.write(root / "context")
+        return root
+
+    @classmethod
+    def load(cls, path: str | Path, context: Context | None = None) -> Predictor:
+        """Read a bundle written by `save` (optionally with a fresher context)."""
+        root = Path(path)
+        if not (root / "predictor.json").exists():
+            raise FileNotFoundError(f"no Stallguard predictor at {root}")
+        meta = json.loads((root / "predictor.json").read_text())
+        risk = RiskModel(
+            booster_=lgb.Booster(model_file=str(root / "risk.txt")),
+            calibration_x_=np.asarray(meta["calibration_x"], dtype=float),
+            calibration_y_=np.asarray(meta["calibration_y"], dtype=float),
+        )
+        eta = EtaModel(coverage=meta["coverage"], margins_=dict(meta["margins"]))
+        eta.boosters_ = {
+            q: lgb.Booster(model_file=str(root / f"{name}.txt"))
+            for q, name in zip(QUANTILES, _eta_files(eta), strict=True)
+        }
+        if context is None and (root / "context").exists():
+            context = Context.read(root / "context")
+        return cls(risk, eta, meta["threshold"], meta["feature_names"], context, meta["info"])
+
+
+def latest_snapshots(tables: Tables) -> pd.DataFrame:
+    """One snapshot per shipment, as of its latest scan (its creation when it has none)."""
+    ships = tables.shipments
+    last = tables.scan_events.groupby("shipment_id", sort=False)["event_time"].max()
+    as_of = ships["shipment_id"].map(last).fillna(ships["created_at"])
+    return pd.DataFrame(
+        {"shipment_id": ships["shipment_id"].to_numpy(), "as_of": as_of.to_numpy()}
+    ).astype({"as_of": TIMESTAMP_DTYPE})
+
+
+def _eta_files(eta: EtaModel) -> dict[str, lgb.Booster | None]:
+    return {f"eta_p{round(q * 100)}": eta.boosters_.get(q) for q in QUANTILES}
+
+
+def _list(values: np.ndarray | None) -> list[float]:
+    return [] if values is None else [float(v) for v in values]

@@ -1,0 +1,181 @@
+"""Fit the risk and ETA models on the earlier period and evaluate them on the latest one."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from features.build import build_features
+from features.context import build_context
+from features.schema import FEATURE_NAMES
+from training.baselines import cause_columns, oracle_roc_auc
+from training.config import TrainConfig
+from training.dataset import default_boundaries, labels, sample_snapshots
+from training.evaluation import Evaluation, Window, evaluate
+from training.metrics import choose_threshold
+from training.models import EtaModel, RiskModel
+from training.predictor import STAGE_FEATURE, Predictor
+from training.sources import TrainingData
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class TrainResult:
+    """A fitted predictor with its evaluation and what produced it.
+
+    Attributes:
+        predictor: The model bundle (risk, ETA, reasons, context).
+        evaluation: Metrics, slices and per-snapshot frame on the evaluation fold.
+        window: Time boundaries of the folds.
+        counts: Snapshots per fold.
+        timings: Seconds per step.
+    """
+
+    predictor: Predictor
+    evaluation: Evaluation
+    window: Window
+    counts: dict[str, int]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def window_of(data: TrainingData, config: TrainConfig) -> Window:
+    """The default folds of a data set: the last shares of its creation period."""
+    ships = data.tables.shipments
+    calibrate_from, evaluate_from = default_boundaries(
+        ships, data.now, config.calibrate_share, config.evaluate_share
+    )
+    return Window(ships["created_at"].min(), calibrate_from, evaluate_from, data.now)
+
+
+def train(
+    data: TrainingData,
+    config: TrainConfig | None = None,
+    window: Window | None = None,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """Train on the train fold, calibrate on the next, evaluate on the latest.
+
+    Raises:
+        ValueError: A fold is empty or has a single class (the data is too small or short).
+    """
+    config = config or TrainConfig()
+    window = window or window_of(data, config)
+    say = progress or (lambda _: None)
+    clock = _Clock()
+    ships = data.tables.shipments
+
+    say("sampling snapshots")
+    snaps = sample_snapshots(data.tables, data.now, config.plan)
+    split = window.split(snaps, ships)
+    keep = split.train | split.calibrate | split.evaluate
+    keep &= cap_train_snapshots(snaps, split.train, config.max_train_snapshots, config.seed)
+    snaps = snaps[keep].reset_index(drop=True)
+    split = window.split(snaps, ships)
+    for name in ("train", "calibrate", "evaluate"):
+        if not getattr(split, name).any():
+            raise ValueError(f"the {name} fold is empty: the data window is too short or small")
+    lab = labels(snaps, ships, data.now)
+    clock.lap("snapshots")
+
+    say(f"building features for {len(snaps):,} snapshots")
+    x = build_features(data.tables, snaps)[list(FEATURE_NAMES)]
+    clock.lap("features")
+
+    y = lab["late"].to_numpy(dtype=float)
+    say("fitting the risk model")
+    risk = RiskModel(config.params).fit(
+        x[split.train], y[split.train], x[split.calibrate], y[split.calibrate]
+    )
+    clock.lap("risk")
+
+    say("fitting the ETA quantile models")
+    remaining = lab["remaining_h"].to_numpy(dtype=float)
+    eta_train = _cap_rows(split.train_eta, config.eta_max_rows, config.seed)
+    eta_cal = split.calibrate_eta
+    eta = EtaModel(config.params, config.coverage).fit(
+        x[eta_train],
+        remaining[eta_train],
+        x[eta_cal],
+        remaining[eta_cal],
+        x.loc[eta_cal, STAGE_FEATURE].astype("str").to_numpy(),
+    )
+    clock.lap("eta")
+
+    cal_risk = risk.predict(x[split.calibrate])
+    threshold = choose_threshold(
+        snaps.loc[split.calibrate, "shipment_id"].to_numpy(),
+        y[split.calibrate].astype(bool),
+        x.loc[split.calibrate, "prog_hours_to_promise"].to_numpy(dtype=float),
+        cal_risk,
+        config.min_precision,
+    )
+    say("building the serving context")
+    context = build_context(data.tables, as_of=data.now)
+    info = {
+        "source": data.source,
+        "data_fingerprint": data.fingerprint,
+        **window.as_params(),
+        "threshold": threshold,
+    }
+    predictor = Predictor(risk, eta, threshold, list(FEATURE_NAMES), context, info)
+    clock.lap("context")
+
+    say("evaluating on the latest period")
+    train_ships = ships[ships["shipment_id"].isin(snaps.loc[split.train, "shipment_id"])]
+    evaluation = evaluate(predictor, data, snaps[split.evaluate], x[split.evaluate], train_ships)
+    clock.lap("evaluate")
+
+    if config.oracle and data.hidden_causes is not None:
+        say("fitting the oracle (with hidden causes)")
+        hidden = cause_columns(snaps["shipment_id"], data.hidden_causes)
+        evaluation.metrics["oracle_risk_roc_auc"] = oracle_roc_auc(
+            config.params, x, y, hidden, split.train, split.calibrate, split.evaluate
+        )
+        clock.lap("oracle")
+    counts = {
+        "snapshots": len(snaps),
+        "train": int(split.train.sum()),
+        "calibrate": int(split.calibrate.sum()),
+        "evaluate": int(split.evaluate.sum()),
+        "eta_train": int(eta_train.sum()),
+    }
+    return TrainResult(predictor, evaluation, window, counts, clock.laps)
+
+
+def cap_train_snapshots(
+    snaps: pd.DataFrame, train: np.ndarray, limit: int, seed: int
+) -> np.ndarray:
+    """Keep every snapshot, except train snapshots beyond `limit` (sampled by parcel)."""
+    if limit <= 0 or train.sum() <= limit:
+        return np.ones(len(snaps), dtype=bool)
+    ids = snaps.loc[train, "shipment_id"].unique()
+    share = limit / train.sum()
+    chosen = np.random.default_rng(seed).random(len(ids)) < share
+    kept = snaps["shipment_id"].isin(ids[chosen]).to_numpy()
+    return ~train | kept
+
+
+def _cap_rows(mask: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """A random subset of at most `limit` of the rows in `mask`."""
+    rows = np.flatnonzero(mask)
+    if limit <= 0 or len(rows) <= limit:
+        return mask
+    out = np.zeros_like(mask)
+    out[np.random.default_rng(seed).choice(rows, limit, replace=False)] = True
+    return out
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._last, 2)
+        self._last = now
