@@ -18,8 +18,9 @@ SEED ?= 7
 PYTEST_ARGS ?=
 
 CONTEXT ?= data/context
+SCORES ?= data/at_risk.csv
 
-.PHONY: help install demo simulate context test lint format bench clean
+.PHONY: help install demo simulate context train test lint format bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,11 +36,19 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 
 install: $(VENV)/.installed ## Create .venv with the locked dependencies
 
-demo: install ## Simulate the default world and print its summary
+demo: install ## Simulate the default world, train, register, promote, print the at-risk list
 	$(BIN)/stallguard simulate --out $(DATA) --shipments $(SHIPMENTS) --days $(DAYS) --seed $(SEED)
+	$(BIN)/stallguard train --data $(DATA)
+	$(BIN)/stallguard promote
+	$(BIN)/stallguard score --data $(DATA) --out $(SCORES) --top 15
 
 simulate: install ## Simulate a world: make simulate DATA=dir SHIPMENTS=n DAYS=d SEED=s
 	$(BIN)/stallguard simulate --out $(DATA) --shipments $(SHIPMENTS) --days $(DAYS) --seed $(SEED)
+
+train: install ## Train on DATA (simulated first if missing), register, promote if the gate passes
+	@test -f $(DATA)/shipments.parquet || $(BIN)/stallguard simulate --out $(DATA) --shipments $(SHIPMENTS) --days $(DAYS) --seed $(SEED)
+	$(BIN)/stallguard train --data $(DATA)
+	$(BIN)/stallguard promote
 
 context: install ## Refresh the serving context (hub load, histories, weather) from DATA
 	$(BIN)/stallguard context --data $(DATA) --out $(CONTEXT)
@@ -62,4 +71,4 @@ bench: install ## Run the benchmarks (prints tables; see docs/benchmarks.md)
 	$(BIN)/python -m bench.bench_features
 
 clean: ## Remove the venv, caches and generated data
-	rm -rf $(VENV) .cache data .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .cache data .mypy_cache .ruff_cache .pytest_cache mlflow.db mlartifacts

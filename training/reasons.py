@@ -159,14 +159,14 @@ def agreement(reasons: pd.DataFrame, causes: pd.Series, top: int = 2) -> float:
 
     Args:
         reasons: Output of `top_reasons`.
-        causes: Per row, the set of hidden causes (rows with an empty set are skipped).
+        causes: Per row, the set of hidden causes (rows with no set or an empty one are skipped).
         top: How many of the top reasons may match.
     """
+    named = reasons[[f"reason_{k + 1}" for k in range(top)]].to_numpy(dtype=object)
     hits = []
     for row, cause_set in enumerate(causes):
-        if not cause_set:
+        if not isinstance(cause_set, (set, frozenset)) or not cause_set:
             continue
-        named = {reasons[f"reason_{k + 1}"].iloc[row] for k in range(top)}
         allowed = set().union(*(CAUSE_REASONS.get(c, set()) for c in cause_set))
-        hits.append(bool(named & allowed))
+        hits.append(not allowed.isdisjoint(named[row]))
     return float(np.mean(hits)) if hits else float("nan")
