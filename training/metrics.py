@@ -79,7 +79,7 @@ def choose_threshold(
     late: np.ndarray,
     hours_to_promise: np.ndarray,
     risk: np.ndarray,
-    min_precision: float = 0.55,
+    min_precision: float = 0.5,
 ) -> float:
     """The alert threshold: best early-warning recall with precision >= `min_precision`.
 

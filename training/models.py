@@ -16,6 +16,25 @@ import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 
 QUANTILES = (0.1, 0.5, 0.9)
+# Risk can only rise with these (LightGBM monotone constraints): more rain, snow or wind, more
+# failed attempts or exceptions never make a parcel safer. This keeps the model's answers
+# sensible where the data is thin (no snow in a summer-only training period) and makes the
+# behaviour testable.
+RISK_INCREASING = (
+    "wx_dest_precip_1d",
+    "wx_dest_precip_3d",
+    "wx_dest_snow_3d",
+    "wx_current_precip_1d",
+    "wx_hub_precip_1d",
+    "wx_dest_fc_precip_max",
+    "wx_dest_fc_snow",
+    "wx_dest_fc_wind_max",
+    "wx_hub_fc_precip_today",
+    "wx_current_fc_precip_today",
+    "wx_dest_severity",
+    "prog_failed_attempts",
+    "prog_exceptions",
+)
 
 
 @dataclass(frozen=True)
@@ -76,6 +95,13 @@ def fit_booster(
     y_valid: np.ndarray,
 ) -> lgb.Booster:
     """Train one booster with early stopping on the validation (calibration) fold."""
+    if objective.get("objective") == "binary":
+        increasing = set(RISK_INCREASING)
+        objective = {
+            **objective,
+            "monotone_constraints": [int(c in increasing) for c in x_train.columns],
+            "monotone_constraints_method": "advanced",
+        }
     train = lgb.Dataset(x_train, y_train, free_raw_data=True)
     valid = lgb.Dataset(x_valid, y_valid, reference=train, free_raw_data=True)
     return lgb.train(

@@ -96,12 +96,13 @@ def log_training(
 def train_params(config: TrainConfig, data: TrainingData, result: TrainResult) -> dict[str, Any]:
     """Params of a run: model settings, snapshot plan, data window, fold sizes."""
     params: dict[str, Any] = {f"lgb_{k}": v for k, v in dataclasses.asdict(config.params).items()}
+    params.update({f"eta_{k}": v for k, v in dataclasses.asdict(config.eta_params).items()})
     params.update({f"plan_{k}": v for k, v in dataclasses.asdict(config.plan).items()})
     params.update(
         {
             k: v
             for k, v in dataclasses.asdict(config).items()
-            if k not in ("params", "plan") and not isinstance(v, dict)
+            if k not in ("params", "eta_params", "plan") and not isinstance(v, dict)
         }
     )
     params.update(

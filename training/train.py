@@ -11,7 +11,6 @@ import pandas as pd
 
 from features.build import build_features
 from features.context import build_context
-from features.schema import FEATURE_NAMES
 from training.baselines import cause_columns, oracle_roc_auc
 from training.config import TrainConfig
 from training.dataset import default_boundaries, labels, sample_snapshots
@@ -83,7 +82,7 @@ def train(
     clock.lap("snapshots")
 
     say(f"building features for {len(snaps):,} snapshots")
-    x = build_features(data.tables, snaps)[list(FEATURE_NAMES)]
+    x = build_features(data.tables, snaps)[config.feature_names]
     clock.lap("features")
 
     y = lab["late"].to_numpy(dtype=float)
@@ -97,7 +96,7 @@ def train(
     remaining = lab["remaining_h"].to_numpy(dtype=float)
     eta_train = _cap_rows(split.train_eta, config.eta_max_rows, config.seed)
     eta_cal = split.calibrate_eta
-    eta = EtaModel(config.params, config.coverage).fit(
+    eta = EtaModel(config.eta_params, config.coverage).fit(
         x[eta_train],
         remaining[eta_train],
         x[eta_cal],
@@ -122,7 +121,7 @@ def train(
         **window.as_params(),
         "threshold": threshold,
     }
-    predictor = Predictor(risk, eta, threshold, list(FEATURE_NAMES), context, info)
+    predictor = Predictor(risk, eta, threshold, config.feature_names, context, info)
     clock.lap("context")
 
     say("evaluating on the latest period")

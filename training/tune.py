@@ -16,7 +16,6 @@ import optuna
 from sklearn.metrics import roc_auc_score
 
 from features.build import build_features
-from features.schema import FEATURE_NAMES
 from training.config import TrackingConfig, TrainConfig
 from training.dataset import labels, sample_snapshots
 from training.metrics import expected_calibration_error
@@ -65,7 +64,7 @@ def tune(
     )
     snaps = snaps[keep].reset_index(drop=True)
     split = window.split(snaps, data.tables.shipments)
-    x = build_features(data.tables, snaps)[list(FEATURE_NAMES)]
+    x = build_features(data.tables, snaps)[config.feature_names]
     y = labels(snaps, data.tables.shipments, data.now)["late"].to_numpy(dtype=float)
     client = connect(tracking)
     experiment = experiment_id(client, tracking, experiment_name(data.source))
