@@ -35,3 +35,57 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not available at {SHARED_DATA}")
     return SHARED_DATA
+
+
+# --- Model lifecycle: one small world, one trained model, one temporary MLflow store ---------
+
+SMALL_WORLD = SimulationConfig(shipments=8_000, start=dt.date(2025, 9, 1), days=60, seed=3)
+
+
+@pytest.fixture(scope="session")
+def small_world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small simulated world written as a Tables directory (with its hidden causes)."""
+    root = tmp_path_factory.mktemp("small_world")
+    simulate(SMALL_WORLD).write(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def small_data(small_world_dir: Path):
+    from training.sources import load_data
+
+    return load_data("synthetic", small_world_dir)
+
+
+@pytest.fixture(scope="session")
+def fast_config():
+    """Training settings small enough for tests (a few seconds), same code path."""
+    from training.config import TrainConfig
+    from training.models import BoosterParams
+
+    params = BoosterParams(n_rounds=80, num_leaves=31, min_child_samples=50)
+    return TrainConfig(params=params, eta_params=params, eta_max_rows=40_000)
+
+
+@pytest.fixture(scope="session")
+def trained(small_data, fast_config):
+    from training.train import train
+
+    return train(small_data, fast_config)
+
+
+@pytest.fixture(scope="session")
+def tracking(tmp_path_factory: pytest.TempPathFactory):
+    """A temporary SQLite tracking store and artifact folder."""
+    from training.config import TrackingConfig
+
+    root = tmp_path_factory.mktemp("mlflow")
+    return TrackingConfig(uri=f"sqlite:///{root / 'mlflow.db'}", artifacts=str(root / "art"))
+
+
+@pytest.fixture(scope="session")
+def registered(trained, small_data, fast_config, tracking):
+    """The trained model logged and registered (version 1, alias challenger)."""
+    from training.tracking import log_training
+
+    return log_training(trained, small_data, fast_config, tracking)

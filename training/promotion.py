@@ -69,7 +69,7 @@ def promote(
     client = connect(tracking)
     name = tracking.registered_model
     champion = version_of(client, name, CHAMPION)
-    previous = champion.version if champion else None
+    previous = str(champion.version) if champion else None
     if version is not None:
         client.get_model_version(name, version)  # raises if it does not exist
         decision = Decision(True, str(version), previous, [f"manual: champion set to v{version}"])

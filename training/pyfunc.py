@@ -82,7 +82,8 @@ def parse_input(
         raise InputError(f"missing required field(s): {', '.join(missing)}")
     ships = frame.reindex(columns=[c.name for c in SHIPMENTS.columns])
     events = _events(frame)
-    result = validate(Tables.from_frames(shipments=ships, scan_events=events))
+    # Foreign data: validate (which reports bad rows) rather than conform (which would raise).
+    result = validate(Tables.empty().replace(shipments=ships, scan_events=events))
     if not result.ok:
         first = result.rejections.iloc[0]
         raise InputError(

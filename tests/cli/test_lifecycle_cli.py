@@ -1,0 +1,104 @@
+"""train -> promote -> evaluate -> score, as a data scientist runs them (real processes)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = [pytest.mark.cli, pytest.mark.slow]
+
+STALLGUARD = Path(sys.executable).with_name("stallguard")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli_mlflow")
+    return {
+        **os.environ,
+        "COLUMNS": "250",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "STALLGUARD_ARTIFACTS": str(root / "art"),
+    }
+
+
+def _run(env, *args):
+    return subprocess.run(
+        [str(STALLGUARD), *args], capture_output=True, text=True, timeout=600, env=env, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def trained_store(store, small_world_dir, tmp_path_factory):
+    params = tmp_path_factory.mktemp("params") / "fast.json"
+    params.write_text('{"n_rounds": 60, "num_leaves": 31}')
+    result = _run(store, "train", "--data", str(small_world_dir), "--params", str(params))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "risk_roc_auc" in result.stdout and "registered stallguard v1" in result.stdout
+    return store
+
+
+def test_promote_then_score_writes_a_ranked_at_risk_list(trained_store, small_world_dir, tmp_path):
+    promoted = _run(trained_store, "promote")
+    assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    assert "champion = stallguard v1" in promoted.stdout
+
+    out = tmp_path / "scores.csv"
+    scored = _run(trained_store, "score", "--data", str(small_world_dir), "--out", str(out))
+    assert scored.returncode == 0, scored.stdout + scored.stderr
+    scores = pd.read_csv(out)
+    assert {"shipment_id", "risk", "eta_p10", "eta_p50", "eta_p90", "reason_1", "reasons"} <= set(
+        scores.columns
+    )
+    assert len(scores) > 0 and scores["risk"].is_monotonic_decreasing
+    assert scores["shipment_id"].is_unique
+    assert "Most at risk" in scored.stdout
+
+    parquet = tmp_path / "scores.parquet"
+    korean = _run(
+        trained_store,
+        "score",
+        "--data",
+        str(small_world_dir),
+        "--out",
+        str(parquet),
+        "--lang",
+        "ko",
+    )
+    assert korean.returncode == 0
+    frame = pd.read_parquet(parquet)
+    assert frame["reasons"].str.contains("[가-힣]", regex=True).any()
+    assert len(frame) == len(scores)
+
+
+def test_evaluate_prints_metrics_and_slices(trained_store, small_world_dir):
+    result = _run(
+        trained_store, "evaluate", "--model", "models:/stallguard/1", "--data", str(small_world_dir)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "eta_p10_p90_coverage" in result.stdout and "By slice" in result.stdout
+
+
+def test_clear_errors(trained_store, small_world_dir, tmp_path):
+    bad_ext = _run(
+        trained_store, "score", "--data", str(small_world_dir), "--out", str(tmp_path / "s.txt")
+    )
+    assert bad_ext.returncode == 2 and ".csv or .parquet" in bad_ext.stdout
+    args = ["--data", str(small_world_dir), "--out", str(tmp_path / "s.csv")]
+    no_model = _run(trained_store, "score", "--model", "models:/stallguard@nope", *args)
+    assert no_model.returncode == 2 and "cannot load models:/stallguard@nope" in no_model.stdout
+    no_data = _run(trained_store, "train", "--data", str(tmp_path / "missing"))
+    assert no_data.returncode == 2 and "not a Tables directory" in no_data.stdout
+
+
+def test_tune_writes_settings_that_train_accepts(store, small_world_dir, tmp_path):
+    best = tmp_path / "best.json"
+    tuned = _run(store, "tune", "--data", str(small_world_dir), "--trials", "2", "--out", str(best))
+    assert tuned.returncode == 0, tuned.stdout + tuned.stderr
+    assert set(pd.read_json(best, typ="series").index) >= {"num_leaves", "learning_rate"}
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"leaves": 3}')
+    refused = _run(store, "train", "--data", str(small_world_dir), "--params", str(bad))
+    assert refused.returncode == 2 and "unknown setting(s) leaves" in refused.stdout

@@ -1,0 +1,99 @@
+"""The learners: calibrated risk, monotone conformal ETA quantiles, a bundle that round-trips."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.metrics import expected_calibration_error
+from training.models import QUANTILES, RISK_INCREASING, BoosterParams, EtaModel, RiskModel
+from training.predictor import Predictor
+
+pytestmark = pytest.mark.model
+
+
+def test_folds_are_time_ordered_and_all_used(trained):
+    w = trained.window
+    assert w.start < w.calibrate_from < w.evaluate_from < w.now
+    counts = trained.counts
+    assert counts["train"] > counts["calibrate"] > 0 and counts["evaluate"] > 0
+    assert counts["train"] + counts["calibrate"] + counts["evaluate"] == counts["snapshots"]
+
+
+def test_risk_is_calibrated_on_its_calibration_fold(trained, small_data, fast_config):
+    from features.build import build_features
+    from training.dataset import labels, sample_snapshots
+
+    snaps = sample_snapshots(small_data.tables, small_data.now)
+    split = trained.window.split(snaps, small_data.tables.shipments)
+    cal = snaps[split.calibrate].reset_index(drop=True)
+    x = build_features(small_data.tables, cal)[fast_config.feature_names]
+    y = labels(cal, small_data.tables.shipments, small_data.now)["late"].to_numpy(float)
+    model = trained.predictor.risk
+    raw, calibrated = model.raw(x), model.predict(x)
+    assert expected_calibration_error(y, calibrated) < 0.02
+    assert expected_calibration_error(y, calibrated) < expected_calibration_error(y, raw) + 1e-9
+    order = np.argsort(raw)
+    assert (np.diff(calibrated[order]) >= -1e-12).all(), "calibration must keep the ranking"
+
+
+def test_eta_quantiles_are_monotone_non_negative_and_timestamps(trained):
+    frame = trained.evaluation.frame
+    q = frame[["eta_p10_h", "eta_p50_h", "eta_p90_h"]].to_numpy()
+    assert (q >= 0).all()
+    assert (q[:, 0] <= q[:, 1]).all() and (q[:, 1] <= q[:, 2]).all()
+
+
+def test_conformal_margins_reach_nominal_coverage_on_calibration_data():
+    rng = np.random.default_rng(0)
+    n = 6_000
+    x = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+    y = 10 + 3 * x["a"].to_numpy() + rng.gamma(2.0, 2.0, n)  # skewed noise
+    train, cal = slice(0, 4_000), slice(4_000, n)
+    groups = np.where(x["b"] > 0, "up", "down")
+    eta = EtaModel(BoosterParams(n_rounds=40, num_leaves=7), coverage=0.8)
+    eta.fit(x[train], y[train], x[cal], y[cal], groups[cal])
+    q = eta.predict(x[cal], groups[cal])
+    inside = (y[cal] >= q[:, 0]) & (y[cal] <= q[:, 2])
+    assert inside.mean() == pytest.approx(0.8, abs=0.02)
+    assert set(eta.margins_) == {"*", "up", "down"}
+
+
+def test_risk_model_refuses_a_fold_with_one_class():
+    x = pd.DataFrame({"a": np.arange(300.0)})
+    with pytest.raises(ValueError, match="calibration fold has only one class"):
+        RiskModel().fit(x, np.arange(300) % 2, x, np.zeros(300))
+
+
+def test_more_bad_weather_never_lowers_risk(trained, small_data):
+    """Monotone constraints: more rain, snow, wind, failed attempts never make a parcel safer."""
+    from features.build import build_features
+
+    snaps = trained.evaluation.frame[["shipment_id", "as_of"]].head(2_000)
+    rows = build_features(small_data.tables, snaps)[trained.predictor.feature_names]
+    before = trained.predictor.risk.predict(rows)
+    worse = rows.copy()
+    for name in RISK_INCREASING:
+        worse[name] = worse[name].fillna(0) + (40.0 if "precip" in name else 1.0)
+    after = trained.predictor.risk.predict(worse)
+    assert (after >= before - 1e-12).all()
+    assert (after > before + 1e-6).mean() > 0.3, "the constraint is not vacuous"
+
+
+def test_predictor_round_trips_through_a_directory(trained, small_data, tmp_path):
+    from training.predictor import latest_snapshots
+
+    tables = small_data.tables
+    ships = tables.shipments.head(300)
+    subset = tables.replace(
+        shipments=ships,
+        scan_events=tables.scan_events[
+            tables.scan_events["shipment_id"].isin(ships["shipment_id"])
+        ],
+    )
+    snaps = latest_snapshots(subset)
+    before = trained.predictor.predict(subset, snaps)
+    loaded = Predictor.load(trained.predictor.save(tmp_path / "bundle"))
+    after = loaded.predict(subset, snaps)
+    pd.testing.assert_frame_equal(before, after)
+    assert loaded.threshold == trained.predictor.threshold
+    assert set(QUANTILES) == set(loaded.eta.boosters_)
