@@ -69,6 +69,7 @@ format: install ## Apply ruff formatting and safe fixes
 bench: install ## Run the benchmarks (prints tables; see docs/benchmarks.md)
 	$(BIN)/python -m bench.bench_simulator
 	$(BIN)/python -m bench.bench_features
+	$(BIN)/python -m bench.bench_training
 
 clean: ## Remove the venv, caches and generated data
 	rm -rf $(VENV) .cache data .mypy_cache .ruff_cache .pytest_cache mlflow.db mlartifacts

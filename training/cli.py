@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -36,8 +35,6 @@ console = Console()
 @app.callback()
 def main() -> None:
     """Stallguard: predict which parcels will miss their promise, and why."""
-    # MLflow narrates every step at INFO; the commands print what matters themselves.
-    logging.getLogger("mlflow").setLevel(logging.ERROR)
 
 
 @app.command("simulate")
@@ -355,12 +352,19 @@ def _print_metrics(metrics: dict[str, float]) -> None:
 
 
 def _at_risk_view(scores: pd.DataFrame) -> pd.DataFrame:
-    view = scores[
-        ["shipment_id", "dest_region", "risk", "promised_at", "eta_p50", "reason_1"]
-    ].copy()
-    view["promised_at"] = view["promised_at"].dt.tz_convert("Asia/Seoul").dt.strftime("%m-%d %H:%M")
-    view["eta_p50"] = view["eta_p50"].dt.tz_convert("Asia/Seoul").dt.strftime("%m-%d %H:%M")
-    return view
+    seoul = "Asia/Seoul"
+    return pd.DataFrame(
+        {
+            "shipment_id": scores["shipment_id"],
+            "dest_region": scores["dest_region"],
+            "risk": scores["risk"].map("{:.0%}".format),
+            "promised (KST)": scores["promised_at"].dt.tz_convert(seoul).dt.strftime("%m-%d %H:%M"),
+            "ETA P10-P90 (KST)": scores["eta_p10"].dt.tz_convert(seoul).dt.strftime("%m-%d %H:%M")
+            + " .. "
+            + scores["eta_p90"].dt.tz_convert(seoul).dt.strftime("%m-%d %H:%M"),
+            "main reason": scores["reasons"].str.split("; ").str[0],
+        }
+    )
 
 
 def _frame(values: dict[str, float], key: str, value: str) -> pd.DataFrame:

@@ -95,7 +95,7 @@ def fit_booster(
     y_valid: np.ndarray,
 ) -> lgb.Booster:
     """Train one booster with early stopping on the validation (calibration) fold."""
-    if objective.get("objective") == "binary":
+    if objective.get("objective") == "binary":  # LightGBM refuses them for quantile loss
         increasing = set(RISK_INCREASING)
         objective = {
             **objective,

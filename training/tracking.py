@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import subprocess
 import tempfile
@@ -32,6 +33,10 @@ REQUIREMENTS = ("mlflow", "lightgbm", "scikit-learn", "pandas", "numpy", "pyarro
 
 def connect(tracking: TrackingConfig) -> MlflowClient:
     """Point MLflow at the tracking store and registry; returns a client for them."""
+    # MLflow sets its logger to INFO when imported and narrates every step; keep warnings.
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    # uv venvs have no pip; MLflow warns on every log_model that it cannot pin pip's version.
+    logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
     mlflow.set_tracking_uri(tracking.uri)
     mlflow.set_registry_uri(tracking.uri)
     return MlflowClient(tracking_uri=tracking.uri, registry_uri=tracking.uri)
