@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -35,6 +36,8 @@ console = Console()
 @app.callback()
 def main() -> None:
     """Stallguard: predict which parcels will miss their promise, and why."""
+    # MLflow draws a progress bar for every artifact it reads back; the commands have their own.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 @app.command("simulate")
