@@ -30,7 +30,11 @@ def main() -> None:
     args = parser.parse_args()
     data = load_data("synthetic", None)
     steps = ["snapshots", "features", "risk", "eta", "context", "evaluate", "oracle"]
-    print("| run | snapshots | " + " | ".join(f"{s} s" for s in steps) + " | train total | MLflow log | peak RSS |")
+    print(
+        "| run | snapshots | "
+        + " | ".join(f"{s} s" for s in steps)
+        + " | train total | MLflow log | peak RSS |"
+    )
     print("|---|---:|" + "---:|" * (len(steps) + 3))
     for name, cap in SIZES.items():
         if args.only and name != args.only:
