@@ -63,7 +63,8 @@ def fast_config():
     from training.config import TrainConfig
     from training.models import BoosterParams
 
-    params = BoosterParams(n_rounds=80, num_leaves=31, min_child_samples=50)
+    # One thread: two xdist workers on two cores, each with LightGBM on all cores, contend.
+    params = BoosterParams(n_rounds=80, num_leaves=31, min_child_samples=50, threads=1)
     return TrainConfig(params=params, eta_params=params, eta_max_rows=40_000)
 
 

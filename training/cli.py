@@ -273,11 +273,13 @@ def score_command(
 ) -> None:
     """Score every in-flight shipment in DATA, sorted by risk, into OUT."""
     from training.config import TrackingConfig
-    from training.scoring import score, write_scores
+    from training.scoring import SCORE_FORMATS, score, write_scores
     from training.tracking import connect, load_predictor
 
     if lang not in ("ko", "en"):
         _fail(ValueError(f"--lang must be ko or en, got {lang!r}"))
+    if out.suffix.lower() not in SCORE_FORMATS:  # fail before the slow part
+        _fail(ValueError(f"--out must end in .csv or .parquet, got {out.name!r}"))
     connect(TrackingConfig.from_env())
     data_set = _load(source, data)
     predictor = _load_model(model, load_predictor)
@@ -289,9 +291,14 @@ def score_command(
         except ValueError as err:
             _fail(err)
     flagged = int(scores["at_risk"].sum()) if len(scores) else 0
-    console.print(f"[green]Wrote[/] {out}: {len(scores):,} parcels in flight, {flagged:,} at risk")
-    if top and len(scores):
-        _print_table("Most at risk", _at_risk_view(scores.head(top)))
+    overdue = int(scores["overdue"].sum()) if len(scores) else 0
+    console.print(
+        f"[green]Wrote[/] {out}: {len(scores):,} parcels in flight, {flagged:,} at risk "
+        f"({overdue:,} already past their promise)"
+    )
+    savable = scores[~scores["overdue"]] if len(scores) else scores
+    if top and len(savable):
+        _print_table("Most at risk, not yet late", _at_risk_view(savable.head(top)))
 
 
 def _booster_params(path: Path | None) -> BoosterParams:
@@ -324,7 +331,8 @@ def _load_model(uri: str, loader: Callable[[str], Predictor]) -> Predictor:
         with console.status(f"loading {uri}"):
             return loader(uri)
     except mlflow.exceptions.MlflowException as err:
-        _fail(ValueError(f"cannot load {uri}: {err.message}. Train one first: stallguard train"))
+        reason = err.message.rstrip(".")
+        _fail(ValueError(f"cannot load {uri}: {reason}. Train one first: stallguard train"))
 
 
 def _fail(err: Exception) -> NoReturn:

@@ -71,7 +71,10 @@ def promote(
     champion = version_of(client, name, CHAMPION)
     previous = str(champion.version) if champion else None
     if version is not None:
-        client.get_model_version(name, version)  # raises if it does not exist
+        try:
+            client.get_model_version(name, version)
+        except mlflow.exceptions.MlflowException as err:
+            raise ValueError(f"{name} has no version {version!r}") from err
         decision = Decision(True, str(version), previous, [f"manual: champion set to v{version}"])
         decision.compared_on = "manual"
         return _apply(client, tracking, decision)

@@ -134,7 +134,7 @@ def top_reasons(contrib: np.ndarray, feature_names: list[str], top: int = 3) -> 
         top: How many reasons per row.
 
     Returns:
-        Columns reason_1..top (code, or None when fewer reasons push the risk up) and
+        Columns reason_1..top (code, or missing (NA) when fewer reasons push the risk up) and
         reason_1_share..top (share of all upward contributions, 0..1).
     """
     codes, matrix = reason_matrix(feature_names)

@@ -33,6 +33,9 @@ def score(
 ) -> pd.DataFrame:
     """One row per in-flight shipment as of `now`, sorted by risk (highest first).
 
+    `overdue` marks parcels already past their promise (late for sure, risk near 1), so that
+    ops can tell them from the ones that can still be saved.
+
     Args:
         predictor: Model to score with.
         tables: Canonical tables (only what was known at `now` is used).
@@ -49,7 +52,8 @@ def score(
     context = context if context is not None else build_context(tables, as_of=now)
     out = predictor.predict(tables, snapshots, context)
     out.insert(2, "promised_at", flying["promised_at"].to_numpy())
-    out.insert(3, "dest_region", flying["dest_region"].astype("str").to_numpy())
+    out.insert(3, "overdue", (flying["promised_at"] < now).to_numpy())
+    out.insert(4, "dest_region", flying["dest_region"].astype("str").to_numpy())
     out["reasons"] = [
         "; ".join(REASONS[c].text(lang) for c in codes if isinstance(c, str))
         for codes in out[["reason_1", "reason_2", "reason_3"]].itertuples(index=False)

@@ -49,12 +49,13 @@ def test_promote_then_score_writes_a_ranked_at_risk_list(trained_store, small_wo
     scored = _run(trained_store, "score", "--data", str(small_world_dir), "--out", str(out))
     assert scored.returncode == 0, scored.stdout + scored.stderr
     scores = pd.read_csv(out)
-    assert {"shipment_id", "risk", "eta_p10", "eta_p50", "eta_p90", "reason_1", "reasons"} <= set(
+    assert {"shipment_id", "risk", "overdue", "eta_p50", "eta_p90", "reason_1", "reasons"} <= set(
         scores.columns
     )
     assert len(scores) > 0 and scores["risk"].is_monotonic_decreasing
     assert scores["shipment_id"].is_unique
-    assert "Most at risk" in scored.stdout
+    assert "Most at risk, not yet late" in scored.stdout
+    assert scores["overdue"].dtype == bool
 
     parquet = tmp_path / "scores.parquet"
     korean = _run(
@@ -89,6 +90,8 @@ def test_clear_errors(trained_store, small_world_dir, tmp_path):
     args = ["--data", str(small_world_dir), "--out", str(tmp_path / "s.csv")]
     no_model = _run(trained_store, "score", "--model", "models:/stallguard@nope", *args)
     assert no_model.returncode == 2 and "cannot load models:/stallguard@nope" in no_model.stdout
+    no_version = _run(trained_store, "promote", "--version", "99")
+    assert no_version.returncode == 2 and "has no version '99'" in no_version.stdout
     no_data = _run(trained_store, "train", "--data", str(tmp_path / "missing"))
     assert no_data.returncode == 2 and "not a Tables directory" in no_data.stdout
 

@@ -6,7 +6,7 @@ import nbclient
 import nbformat
 import pytest
 
-from training.config import TrackingConfig
+from training.config import GateConfig, TrackingConfig
 from training.promotion import promote
 from training.tracking import log_training
 
@@ -20,7 +20,7 @@ def test_model_report_notebook_executes(trained, small_data, fast_config, tmp_pa
         uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifacts=str(tmp_path / "art")
     )
     log_training(trained, small_data, fast_config, tracking)
-    assert promote(tracking).promoted
+    assert promote(tracking, GateConfig(max_ece=0.2, min_auc=0.6, max_coverage_gap=0.2)).promoted
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking.uri)
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     client = nbclient.NotebookClient(
