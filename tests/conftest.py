@@ -65,7 +65,10 @@ def fast_config():
 
     # One thread: two xdist workers on two cores, each with LightGBM on all cores, contend.
     params = BoosterParams(n_rounds=80, num_leaves=31, min_child_samples=50, threads=1)
-    return TrainConfig(params=params, eta_params=params, eta_max_rows=40_000)
+    # Rolling recalibration is off by default (docs/model.md); the tests exercise it.
+    return TrainConfig(
+        params=params, eta_params=params, eta_max_rows=40_000, recalibration_days=21.0
+    )
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ from features.sources.synthetic.world import STAGES
 if TYPE_CHECKING:
     from training.models import BoosterParams
     from training.predictor import Predictor
+    from training.recalibration import Recalibration
     from training.sources import TrainingData
 
 app = typer.Typer(
@@ -143,13 +144,25 @@ def train_command(
     register: Annotated[
         bool, typer.Option(help="Register the model as the new challenger.")
     ] = True,
+    recalibration_days: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Evaluate with a daily rolling recalibration over this many trailing days "
+            "and bundle the refit at the data's end (0: none; see docs/model.md).",
+        ),
+    ] = 0.0,
 ) -> None:
     """Train risk + ETA models, evaluate on the latest period, log to MLflow, register."""
     from training.config import TrackingConfig, TrainConfig
     from training.tracking import log_training
     from training.train import train
 
-    config = TrainConfig(params=_booster_params(params), max_train_snapshots=max_train_snapshots)
+    config = TrainConfig(
+        params=_booster_params(params),
+        max_train_snapshots=max_train_snapshots,
+        recalibration_days=recalibration_days,
+    )
     data_set = _load(source, data)
     tracking = TrackingConfig.from_env()
     with console.status("training") as status:
@@ -270,6 +283,12 @@ def score_command(
     ] = None,
     lang: Annotated[str, typer.Option(help="Language of the reason texts: ko or en.")] = "en",
     top: Annotated[int, typer.Option(min=0, help="Rows of the at-risk list to print.")] = 10,
+    recalibrate: Annotated[
+        bool,
+        typer.Option(
+            help="Refit the risk map and ETA margins on DATA's recent outcomes before scoring."
+        ),
+    ] = False,
 ) -> None:
     """Score every in-flight shipment in DATA, sorted by risk, into OUT."""
     from training.config import TrackingConfig
@@ -284,6 +303,8 @@ def score_command(
     data_set = _load(source, data)
     predictor = _load_model(model, load_predictor)
     now = _utc(as_of) if as_of else data_set.now
+    if recalibrate:
+        _recalibrate(predictor, data_set, now)
     with console.status(f"scoring parcels in flight at {now:%Y-%m-%d %H:%M} UTC"):
         scores = score(predictor, data_set.tables, now, lang=lang)
         try:
@@ -299,6 +320,65 @@ def score_command(
     savable = scores[~scores["overdue"]] if len(scores) else scores
     if top and len(savable):
         _print_table("Most at risk, not yet late", _at_risk_view(savable.head(top)))
+
+
+@app.command("recalibrate")
+def recalibrate_command(
+    model: ModelOption = "models:/stallguard@champion",
+    data: DataOption = None,
+    source: SourceOption = "synthetic",
+    out: Annotated[
+        Path, typer.Option(help="Serving context directory to write recalibration.json into.")
+    ] = Path("data/context"),
+    as_of: Annotated[
+        str | None, typer.Option(help="Refit as of this UTC time (ISO); default: latest scan.")
+    ] = None,
+    days: Annotated[
+        float | None, typer.Option(min=1, help="Trailing window; default: the model's own.")
+    ] = None,
+) -> None:
+    """Refit MODEL's risk map and ETA margins on DATA's recent outcomes, for serving.
+
+    Run it daily next to `stallguard context`: serving loaded with that context directory
+    uses the refit (and ignores one written for another model).
+    """
+    from training.config import TrackingConfig
+    from training.tracking import connect, load_predictor
+
+    connect(TrackingConfig.from_env())
+    data_set = _load(source, data)
+    predictor = _load_model(model, load_predictor)
+    now = _utc(as_of) if as_of else data_set.now
+    recalibration = _recalibrate(predictor, data_set, now, days)
+    if recalibration is None:
+        raise typer.Exit(code=1)
+    path = recalibration.write(out)
+    console.print(f"[green]Wrote[/] {path}")
+
+
+def _recalibrate(
+    predictor: Predictor, data_set: TrainingData, now: pd.Timestamp, days: float | None = None
+) -> Recalibration | None:
+    """Refit and install `predictor`'s recalibration; say what was used."""
+    from training.recalibration import DEFAULT_DAYS
+    from training.refit import refit
+
+    window = days or float(predictor.info.get("recalibration_days", 0.0)) or DEFAULT_DAYS
+    with console.status(f"recalibrating on the {window:g} days before {now:%Y-%m-%d %H:%M} UTC"):
+        recalibration = refit(predictor, data_set.tables, now, window)
+    if recalibration is None:
+        console.print(
+            f"[yellow]warning:[/] too few settled parcels in the {window:g} days before "
+            f"{now:%Y-%m-%d}; keeping the model's own calibration"
+        )
+        return None
+    predictor.use_recalibration(recalibration)
+    console.print(
+        f"recalibrated on {recalibration.risk_rows:,} settled snapshots "
+        f"({recalibration.eta_rows:,} for the ETA margins), {window:g} days before "
+        f"{now:%Y-%m-%d %H:%M} UTC"
+    )
+    return recalibration
 
 
 def _booster_params(path: Path | None) -> BoosterParams:

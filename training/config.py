@@ -67,6 +67,9 @@ class TrainConfig:
         exclude_features: Features the models do not use. `route_lane` is an id with about
             900 values: trees overfit it (evaluation AUC 0.829 with it, 0.839 without), while
             the lane's behaviour reaches the model through the `hist_lane_*` features.
+        recalibration_days: Trailing window of the daily rolling recalibration of the risk map
+            and ETA margins (0: keep the training-time calibration). Evaluation measures the
+            model as served with it; the bundle carries the refit at the data's end.
         seed: Sampling seed.
     """
 
@@ -83,6 +86,7 @@ class TrainConfig:
     eta_max_rows: int = 200_000
     oracle: bool = True
     exclude_features: tuple[str, ...] = ("route_lane",)
+    recalibration_days: float = 0.0
     seed: int = 7
 
     @property

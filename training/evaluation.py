@@ -10,9 +10,16 @@ import pandas as pd
 from features.schema import FEATURES
 from training.baselines import lane_median_eta_h, promise_eta_h
 from training.dataset import TimeSplit, labels, time_split
-from training.metrics import early_warning, eta_metrics, risk_metrics, slice_table
-from training.predictor import Predictor
+from training.metrics import (
+    early_warning,
+    eta_metrics,
+    risk_metrics,
+    slice_table,
+)
+from training.models import EtaModel
+from training.predictor import STAGE_FEATURE, Predictor
 from training.reasons import agreement
+from training.recalibration import rolling
 from training.sources import TrainingData
 
 HOUR = pd.Timedelta(hours=1)
@@ -74,8 +81,15 @@ def evaluate(
     snapshots: pd.DataFrame,
     x: pd.DataFrame,
     lane_fit_on: pd.DataFrame,
+    history: pd.DataFrame | None = None,
+    recalibration_days: float = 0.0,
 ) -> Evaluation:
     """Score evaluation snapshots and compare with the baselines.
+
+    With `history` and `recalibration_days`, the headline risk and ETA metrics are those of
+    the model as served with a daily rolling recalibration (each day refitted on outcomes
+    known at its start); the `*_static` metrics keep the training-time calibration. The
+    bundled recalibration is never used here: it was fitted on the evaluation outcomes.
 
     Args:
         predictor: Model to evaluate.
@@ -83,16 +97,28 @@ def evaluate(
         snapshots: Evaluation snapshots (shipment_id, as_of, stage).
         x: Their features, in the same order.
         lane_fit_on: Shipments the lane-median baseline learns from (the train fold's).
+        history: Scored snapshots to refit on (`refit.history_frame`), from the
+            `recalibration_days` before the evaluation fold through its end.
+        recalibration_days: Trailing window of the rolling refit (0: no refit).
     """
     ships = data.tables.shipments
     snapshots = snapshots.reset_index(drop=True)
     x = x.reset_index(drop=True)
     lab = labels(snapshots, ships, data.now)
-    pred = predictor.predict_features(x, snapshots["as_of"], reasons=False)
-    hours = {
-        q: ((pred[f"eta_p{q}"] - snapshots["as_of"]) / HOUR).to_numpy(dtype=float)
-        for q in (10, 50, 90)
-    }
+    raw = predictor.risk.raw(x)
+    bands = predictor.eta.bands(x)
+    groups = x[STAGE_FEATURE].astype("str").to_numpy()
+    static_risk = predictor.risk.calibrate(raw)
+    static_margin = predictor.eta.margin_of(groups)
+    risk, margin = static_risk, static_margin
+    if history is not None and recalibration_days > 0:
+        targets = pd.DataFrame({"as_of": snapshots["as_of"], "raw": raw, "group": groups})
+        rolled_risk, rolled_margin = rolling(
+            history, targets, predictor.model_key, recalibration_days, predictor.eta.coverage
+        )
+        risk = np.where(np.isnan(rolled_risk), static_risk, rolled_risk)
+        margin = np.where(np.isnan(rolled_margin), static_margin, rolled_margin)
+    hours = EtaModel.widen(*bands, margin)
     frame = pd.DataFrame(
         {
             "shipment_id": snapshots["shipment_id"].to_numpy(),
@@ -100,26 +126,28 @@ def evaluate(
             "stage": snapshots["stage"].astype("str").to_numpy(),
             "late": lab["late"].to_numpy(),
             "remaining_h": lab["remaining_h"].to_numpy(),
-            "risk": pred["risk"].to_numpy(),
-            "eta_p10_h": hours[10],
-            "eta_p50_h": hours[50],
-            "eta_p90_h": hours[90],
+            "risk": risk,
+            "eta_p10_h": hours[:, 0],
+            "eta_p50_h": hours[:, 1],
+            "eta_p90_h": hours[:, 2],
             "hours_to_promise": x["prog_hours_to_promise"].to_numpy(dtype=float),
             "region_group": region_group(x),
             "service_level": x["route_service_level"].astype("str").to_numpy(),
         }
     )
     has_eta = frame["remaining_h"].notna().to_numpy()
-    quantiles = frame.loc[has_eta, ["eta_p10_h", "eta_p50_h", "eta_p90_h"]].to_numpy()
     truth = frame.loc[has_eta, "remaining_h"].to_numpy()
+    late = frame["late"].to_numpy()
+    static_hours = EtaModel.widen(*bands, static_margin)
+    static_eta = eta_metrics(truth, static_hours[has_eta])
     metrics = {
-        **risk_metrics(frame["late"].to_numpy(), frame["risk"].to_numpy()),
-        **eta_metrics(truth, quantiles),
+        **risk_metrics(late, risk),
+        **eta_metrics(truth, hours[has_eta]),
         **early_warning(
             frame["shipment_id"].to_numpy(),
-            frame["late"].to_numpy(),
+            late,
             frame["hours_to_promise"].to_numpy(),
-            frame["risk"].to_numpy(),
+            risk,
             predictor.threshold,
         ),
         "baseline_promise_eta_mae_h": _mae(promise_eta_h(snapshots, ships)[has_eta], truth),
@@ -129,6 +157,20 @@ def evaluate(
         "eval_snapshots": float(len(frame)),
         "eval_late_rate": float(frame["late"].mean()) if len(frame) else float("nan"),
     }
+    if history is not None and recalibration_days > 0:  # for comparison, as if not refitted
+        metrics |= _suffixed(
+            {
+                **risk_metrics(late, static_risk),
+                **static_eta,
+                **early_warning(
+                    frame["shipment_id"].to_numpy(),
+                    late,
+                    frame["hours_to_promise"].to_numpy(),
+                    static_risk,
+                    predictor.threshold,
+                ),
+            }
+        )
     if data.hidden_causes is not None:
         metrics["reason_agreement"] = reason_agreement(predictor, x, frame, data.hidden_causes)
     return Evaluation(metrics, slice_table(frame, SLICES), frame)
@@ -172,6 +214,11 @@ def importance_by_family(predictor: Predictor) -> pd.Series:
     return (by_family / by_family.sum()).sort_values(ascending=False)
 
 
+def _suffixed(metrics: dict[str, float]) -> dict[str, float]:
+    """The training-time-calibration metrics, named `*_static`."""
+    return {f"{name}_static": value for name, value in metrics.items()}
+
+
 def _mae(prediction: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean(np.abs(prediction - truth))) if len(truth) else float("nan")
 
@@ -180,17 +227,45 @@ def evaluate_window(predictor: Predictor, data: TrainingData, window: Window) ->
     """Evaluate a (loaded) predictor on the evaluation fold of `window` over `data`.
 
     Used by `stallguard evaluate` and by the promotion gate, so that two models are compared
-    on exactly the same snapshots.
+    on exactly the same snapshots, each with its own rolling recalibration window.
     """
     from features.build import build_features
     from training.dataset import sample_snapshots
+    from training.refit import history_frame
 
     snaps = sample_snapshots(data.tables, window.now)
     split = window.split(snaps, data.tables.shipments)
     if not split.evaluate.any():
         raise ValueError("the evaluation window holds no finished parcels in this data")
-    evaluation_snaps = snaps[split.evaluate].reset_index(drop=True)
-    x = build_features(data.tables, evaluation_snaps)
+    days = float(predictor.info.get("recalibration_days", 0.0))
+    recent = history_mask(snaps, window, days)
+    needed = (split.evaluate | recent).to_numpy() if days > 0 else split.evaluate
+    x = build_features(data.tables, snaps[needed].reset_index(drop=True))
+    x = x[predictor.feature_names]
+    in_eval = split.evaluate[needed]
     ships = data.tables.shipments
+    history = None
+    if days > 0:
+        in_history = recent.to_numpy()[needed]
+        history = history_frame(
+            predictor,
+            x[in_history].reset_index(drop=True),
+            snaps[needed][in_history].reset_index(drop=True),
+            ships,
+        )
     train_ships = ships[ships["shipment_id"].isin(snaps.loc[split.train, "shipment_id"])]
-    return evaluate(predictor, data, evaluation_snaps, x[predictor.feature_names], train_ships)
+    return evaluate(
+        predictor,
+        data,
+        snaps[needed][in_eval],
+        x[in_eval],
+        train_ships,
+        history,
+        days,
+    )
+
+
+def history_mask(snapshots: pd.DataFrame, window: Window, days: float) -> pd.Series:
+    """Snapshots a rolling recalibration of the evaluation fold may refit on."""
+    start = window.evaluate_from - pd.Timedelta(days=days)
+    return (snapshots["as_of"] >= start) & (snapshots["as_of"] < window.now)

@@ -186,32 +186,49 @@ class EtaModel:
             )
             for q in QUANTILES
         }
-        low, _, high = self._raw(x_cal)
+        low, _, high = self.bands(x_cal)
         score = np.maximum(low - y_cal, y_cal - high)
-        self.margins_ = {"*": _conformal_margin(score, self.coverage)}
+        self.margins_ = {"*": conformal_margin(score, self.coverage)}
         for group in np.unique(groups_cal):
             mine = groups_cal == group
             if mine.sum() >= 200:  # enough for a stable quantile of the scores
-                self.margins_[str(group)] = _conformal_margin(score[mine], self.coverage)
+                self.margins_[str(group)] = conformal_margin(score[mine], self.coverage)
         return self
 
-    def _raw(self, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def bands(self, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Raw booster quantiles (low, mid, high), before the conformal margins."""
         if not self.boosters_:
             raise RuntimeError("EtaModel is not fitted")
         low, mid, high = (np.asarray(self.boosters_[q].predict(x), dtype=float) for q in QUANTILES)
         return low, mid, high
 
-    def predict(self, x: pd.DataFrame, groups: np.ndarray) -> np.ndarray:
-        """Hours left: an (n, 3) array of P10 <= P50 <= P90, all >= 0."""
-        low, mid, high = self._raw(x)
-        margin = np.array([self.margins_.get(str(g), self.margins_["*"]) for g in groups])
+    def predict(
+        self, x: pd.DataFrame, groups: np.ndarray, margins: dict[str, float] | None = None
+    ) -> np.ndarray:
+        """Hours left: an (n, 3) array of P10 <= P50 <= P90, all >= 0.
+
+        Args:
+            x: Features.
+            groups: Stage group of each row (picks its margin).
+            margins: Margins to use instead of the training-time ones (a recalibration).
+        """
+        return self.widen(*self.bands(x), self.margin_of(groups, margins))
+
+    def margin_of(self, groups: np.ndarray, margins: dict[str, float] | None = None) -> np.ndarray:
+        """The conformal margin of each row's group."""
+        table = margins if margins is not None else self.margins_
+        return np.array([table.get(str(g), table["*"]) for g in groups], dtype=float)
+
+    @staticmethod
+    def widen(low: np.ndarray, mid: np.ndarray, high: np.ndarray, margin: np.ndarray) -> np.ndarray:
+        """Apply margins to raw bands: an (n, 3) array of P10 <= P50 <= P90, all >= 0."""
         low, high = low - margin, high + margin
         # Crossing quantiles are sorted (Chernozhukov et al., 2010); time left is never negative.
         out = np.sort(np.column_stack([low, mid, high]), axis=1)
         return np.maximum(out, 0.0)
 
 
-def _conformal_margin(score: np.ndarray, coverage: float) -> float:
+def conformal_margin(score: np.ndarray, coverage: float) -> float:
     """The finite-sample corrected `coverage` quantile of the conformity scores."""
     n = len(score)
     if n == 0:

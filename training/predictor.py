@@ -8,8 +8,10 @@ calibration, conformal margins and threshold, and the context it was trained wit
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from features.schema import TIMESTAMP_DTYPE
 from features.tables import Tables
 from training.models import QUANTILES, EtaModel, RiskModel
 from training.reasons import top_reasons
+from training.recalibration import Recalibration
 
 STAGE_FEATURE = "prog_last_event"  # groups the conformal margins: known at serving time too
 OUTPUT_COLUMNS = (
@@ -53,6 +56,8 @@ class Predictor:
         feature_names: Feature columns in model order.
         context: Cross-shipment context used when a call does not pass one.
         info: What the model is (source, data window, metrics), shown by serving.
+        recalibration: A refit of the risk map and ETA margins on recent outcomes
+            (training/recalibration.py); None: the training-time calibration.
     """
 
     risk: RiskModel
@@ -61,6 +66,24 @@ class Predictor:
     feature_names: list[str]
     context: Context | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    recalibration: Recalibration | None = None
+
+    @cached_property
+    def model_key(self) -> str:
+        """A short hash of the boosters: names the model a recalibration belongs to."""
+        digest = hashlib.sha256()
+        for booster in (self.risk.booster_, *self.eta.boosters_.values()):
+            if booster is None:
+                raise RuntimeError("Predictor has an unfitted model")
+            digest.update(booster.model_to_string().encode())
+        return digest.hexdigest()[:16]
+
+    def use_recalibration(self, recalibration: Recalibration | None) -> bool:
+        """Serve with `recalibration` if it belongs to this model; False when it does not."""
+        if recalibration is not None and recalibration.model_key != self.model_key:
+            return False
+        self.recalibration = recalibration
+        return True
 
     def features(
         self, tables: Tables, snapshots: pd.DataFrame, context: Context | None = None
@@ -81,8 +104,10 @@ class Predictor:
             raw = 1.0 / (1.0 + np.exp(-contrib.sum(axis=1)))
         else:
             raw = self.risk.raw(x)
-        risk = self.risk.calibrate(raw)
-        hours = self.eta.predict(x, x[STAGE_FEATURE].astype("str").to_numpy())
+        recal = self.recalibration
+        risk = recal.risk(raw) if recal is not None else self.risk.calibrate(raw)
+        margins = recal.margins if recal is not None else None
+        hours = self.eta.predict(x, x[STAGE_FEATURE].astype("str").to_numpy(), margins)
         base = pd.Series(as_of).astype(TIMESTAMP_DTYPE).reset_index(drop=True)
         out = pd.DataFrame({"as_of": base, "risk": risk, "at_risk": risk >= self.threshold})
         for k, q in enumerate(QUANTILES):
@@ -137,11 +162,23 @@ class Predictor:
         (root / "predictor.json").write_text(json.dumps(meta, indent=1, default=str))
         if self.context is not None:
             self.context.write(root / "context")
+        if self.recalibration is not None:
+            self.recalibration.write(root)
         return root
 
     @classmethod
-    def load(cls, path: str | Path, context: Context | None = None) -> Predictor:
-        """Read a bundle written by `save` (optionally with a fresher context)."""
+    def load(
+        cls,
+        path: str | Path,
+        context: Context | None = None,
+        recalibration: Recalibration | None = None,
+    ) -> Predictor:
+        """Read a bundle written by `save`, optionally with a fresher context and recalibration.
+
+        Raises:
+            FileNotFoundError: `path` holds no bundle.
+            ValueError: `recalibration` was fitted for another model.
+        """
         root = Path(path)
         if not (root / "predictor.json").exists():
             raise FileNotFoundError(f"no Stallguard predictor at {root}")
@@ -158,7 +195,15 @@ class Predictor:
         }
         if context is None and (root / "context").exists():
             context = Context.read(root / "context")
-        return cls(risk, eta, meta["threshold"], meta["feature_names"], context, meta["info"])
+        predictor = cls(risk, eta, meta["threshold"], meta["feature_names"], context, meta["info"])
+        predictor.recalibration = Recalibration.read(root)
+        if recalibration is not None and not predictor.use_recalibration(recalibration):
+            raise ValueError(
+                f"the recalibration fitted at {recalibration.fitted_at} belongs to model "
+                f"{recalibration.model_key}, not to this one ({predictor.model_key}): "
+                "run `stallguard recalibrate` for this model"
+            )
+        return predictor
 
 
 def latest_snapshots(tables: Tables) -> pd.DataFrame:

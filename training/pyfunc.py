@@ -7,12 +7,14 @@ scans so far. Output: risk, alert flag, ETA quantiles (ISO timestamps) and the t
 
 The model is logged "from code" (training/pyfunc_model.py) with the predictor bundle as an
 artifact, so nothing is pickled. `model_config={"context_dir": DIR}` at load time swaps the
-bundled context for a fresher one written by `stallguard context`.
+bundled context for a fresher one written by `stallguard context`, and the calibration for
+one written there by `stallguard recalibrate`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,9 @@ from features.context import Context
 from features.schema import SCAN_EVENTS, SHIPMENTS, TIMESTAMP_DTYPE, Column, validate
 from features.tables import Tables
 from training.predictor import OUTPUT_COLUMNS, Predictor
+from training.recalibration import RECALIBRATION_FILE, Recalibration
+
+log = logging.getLogger(__name__)
 
 EVENT_FIELDS = [c.name for c in SCAN_EVENTS.columns if c.name != "shipment_id"]
 INPUT_COLUMNS = [c for c in SHIPMENTS.columns if not c.outcome]
@@ -141,11 +146,27 @@ class StallguardModel(PythonModel):
         self.predictor: Predictor | None = None
 
     def load_context(self, context: PythonModelContext) -> None:
-        """Read the bundle; a `context_dir` in the model config replaces its context."""
+        """Read the bundle; a `context_dir` in the model config replaces its context.
+
+        A `recalibration.json` in that directory (from `stallguard recalibrate`) replaces the
+        bundled calibration when it was fitted for this model; one for another model is
+        ignored with a warning, so a shared context directory survives a promotion.
+        """
         config = context.model_config or {}
         fresh = config.get("context_dir")
         override = Context.read(fresh) if fresh else None
-        self.predictor = Predictor.load(Path(context.artifacts["bundle"]), override)
+        predictor = Predictor.load(Path(context.artifacts["bundle"]), override)
+        if fresh:
+            recalibration = Recalibration.read(fresh)
+            if recalibration is not None and not predictor.use_recalibration(recalibration):
+                log.warning(
+                    "ignoring %s/%s: fitted for model %s, not %s",
+                    fresh,
+                    RECALIBRATION_FILE,
+                    recalibration.model_key,
+                    predictor.model_key,
+                )
+        self.predictor = predictor
 
     def predict(
         self,

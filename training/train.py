@@ -14,10 +14,12 @@ from features.context import build_context
 from training.baselines import cause_columns, oracle_roc_auc
 from training.config import TrainConfig
 from training.dataset import default_boundaries, labels, sample_snapshots
-from training.evaluation import Evaluation, Window, evaluate
+from training.evaluation import Evaluation, Window, evaluate, history_mask
 from training.metrics import choose_threshold
 from training.models import EtaModel, RiskModel
 from training.predictor import STAGE_FEATURE, Predictor
+from training.recalibration import fit_recalibration
+from training.refit import history_frame
 from training.sources import TrainingData
 
 Progress = Callable[[str], None]
@@ -71,10 +73,15 @@ def train(
     say("sampling snapshots")
     snaps = sample_snapshots(data.tables, data.now, config.plan)
     split = window.split(snaps, ships)
-    keep = split.train | split.calibrate | split.evaluate
+    days = config.recalibration_days
+    recent = history_mask(snaps, window, days).to_numpy() if days > 0 else False
+    keep = split.train | split.calibrate | split.evaluate | recent
     keep &= cap_train_snapshots(snaps, split.train, config.max_train_snapshots, config.seed)
     snaps = snaps[keep].reset_index(drop=True)
     split = window.split(snaps, ships)
+    recent = (
+        history_mask(snaps, window, days).to_numpy() if days > 0 else np.zeros(len(snaps), bool)
+    )
     for name in ("train", "calibrate", "evaluate"):
         if not getattr(split, name).any():
             raise ValueError(f"the {name} fold is empty: the data window is too short or small")
@@ -120,13 +127,28 @@ def train(
         "data_fingerprint": data.fingerprint,
         **window.as_params(),
         "threshold": threshold,
+        "recalibration_days": days,
     }
     predictor = Predictor(risk, eta, threshold, config.feature_names, context, info)
     clock.lap("context")
 
     say("evaluating on the latest period")
+    history = None
+    if days > 0:
+        history = history_frame(predictor, x[recent], snaps[recent], ships)
+        predictor.recalibration = fit_recalibration(
+            history, data.now, predictor.model_key, days, config.coverage
+        )
     train_ships = ships[ships["shipment_id"].isin(snaps.loc[split.train, "shipment_id"])]
-    evaluation = evaluate(predictor, data, snaps[split.evaluate], x[split.evaluate], train_ships)
+    evaluation = evaluate(
+        predictor,
+        data,
+        snaps[split.evaluate],
+        x[split.evaluate],
+        train_ships,
+        history,
+        days,
+    )
     clock.lap("evaluate")
 
     if config.oracle and data.hidden_causes is not None:
@@ -142,6 +164,7 @@ def train(
         "calibrate": int(split.calibrate.sum()),
         "evaluate": int(split.evaluate.sum()),
         "eta_train": int(eta_train.sum()),
+        "history_only": int((recent & ~(split.train | split.calibrate | split.evaluate)).sum()),
     }
     return TrainResult(predictor, evaluation, window, counts, clock.laps)
 

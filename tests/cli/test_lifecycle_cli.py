@@ -82,6 +82,35 @@ def test_evaluate_prints_metrics_and_slices(trained_store, small_world_dir):
     assert "eta_p10_p90_coverage" in result.stdout and "By slice" in result.stdout
 
 
+def test_recalibrate_writes_a_refit_that_the_served_model_picks_up(
+    trained_store, small_world_dir, tmp_path
+):
+    import json
+
+    context = tmp_path / "context"
+    built = _run(trained_store, "context", "--data", str(small_world_dir), "--out", str(context))
+    assert built.returncode == 0, built.stdout + built.stderr
+    args = ["--model", "models:/stallguard/1", "--data", str(small_world_dir)]
+    result = _run(trained_store, "recalibrate", *args, "--out", str(context), "--days", "14")
+    assert result.returncode == 0, result.stdout + result.stderr
+    written = json.loads((context / "recalibration.json").read_text())
+    assert written["days"] == 14 and written["risk_rows"] > 1_000
+    assert "recalibrated on" in result.stdout
+
+    os.environ.update({k: trained_store[k] for k in ("MLFLOW_TRACKING_URI",)})
+    from training.tracking import load_predictor
+
+    served = load_predictor("models:/stallguard/1", context_dir=context)
+    assert served.recalibration is not None and served.recalibration.days == 14
+    plain = load_predictor("models:/stallguard/1")
+    assert plain.recalibration is None  # trained without it (the default)
+
+    early = _run(
+        trained_store, "recalibrate", *args, "--out", str(context), "--as-of", "2020-01-01"
+    )
+    assert early.returncode == 1 and "too few settled parcels" in early.stdout
+
+
 def test_clear_errors(trained_store, small_world_dir, tmp_path):
     bad_ext = _run(
         trained_store, "score", "--data", str(small_world_dir), "--out", str(tmp_path / "s.txt")

@@ -16,7 +16,10 @@ def test_folds_are_time_ordered_and_all_used(trained):
     assert w.start < w.calibrate_from < w.evaluate_from < w.now
     counts = trained.counts
     assert counts["train"] > counts["calibrate"] > 0 and counts["evaluate"] > 0
-    assert counts["train"] + counts["calibrate"] + counts["evaluate"] == counts["snapshots"]
+    folds = counts["train"] + counts["calibrate"] + counts["evaluate"]
+    # the rest only feeds the rolling recalibration (parcels still settling at a boundary)
+    assert folds + counts["history_only"] == counts["snapshots"]
+    assert 0 < counts["history_only"] < folds
 
 
 def test_risk_is_calibrated_on_its_calibration_fold(trained, small_data, fast_config):
@@ -97,3 +100,38 @@ def test_predictor_round_trips_through_a_directory(trained, small_data, tmp_path
     pd.testing.assert_frame_equal(before, after)
     assert loaded.threshold == trained.predictor.threshold
     assert set(QUANTILES) == set(loaded.eta.boosters_)
+    assert loaded.recalibration == trained.predictor.recalibration is not None
+    assert loaded.model_key == trained.predictor.model_key
+
+
+def test_bundle_recalibration_is_fitted_at_the_data_end_for_this_model(trained, small_data):
+    recal = trained.predictor.recalibration
+    assert recal is not None and recal.model_key == trained.predictor.model_key
+    assert pd.Timestamp(recal.fitted_at) == small_data.now
+    assert recal.risk_rows > 1_000 and "*" in recal.margins
+    # evaluation measured the rolling refit, and kept the static calibration for reference
+    metrics = trained.evaluation.metrics
+    assert {"risk_ece_static", "eta_p10_p90_coverage_static"} <= set(metrics)
+    assert metrics["risk_ece"] != metrics["risk_ece_static"]
+
+
+def test_recalibration_of_another_model_is_refused(trained, tmp_path):
+    import dataclasses
+
+    bundle = trained.predictor.save(tmp_path / "bundle")
+    foreign = dataclasses.replace(trained.predictor.recalibration, model_key="0" * 16)
+    with pytest.raises(ValueError, match="stallguard recalibrate"):
+        Predictor.load(bundle, recalibration=foreign)
+
+
+def test_refit_from_tables_matches_training_and_moves_with_time(trained, small_data):
+    from training.refit import refit
+
+    predictor = trained.predictor
+    days = predictor.info["recalibration_days"]
+    # what `stallguard recalibrate` computes at the data's end is what training bundled
+    assert refit(predictor, small_data.tables, small_data.now, days) == predictor.recalibration
+    earlier = small_data.now - pd.Timedelta(days=10)
+    before = refit(predictor, small_data.tables, earlier, days)
+    assert before is not None and pd.Timestamp(before.fitted_at) == earlier
+    assert before.risk_y != predictor.recalibration.risk_y
