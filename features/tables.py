@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from features.schema import (
@@ -39,6 +42,27 @@ def pandas_dtype(column: Column) -> str:
 def empty_frame(schema: TableSchema) -> pd.DataFrame:
     """A zero-row frame with the table's columns and dtypes."""
     return pd.DataFrame({c.name: pd.Series(dtype=pandas_dtype(c)) for c in schema.columns})
+
+
+def typed_frame(records: Sequence[Mapping[str, Any]], schema: TableSchema) -> pd.DataFrame:
+    """A canonical frame straight from records whose values already have their types.
+
+    For rows a typed layer checked (the API's request models): building each column with
+    its dtype is several times faster than a frame of objects cast by `conform`, which is what
+    a one-parcel request pays. Missing keys are missing values.
+    """
+    out: dict[str, Any] = {}
+    for c in schema.columns:
+        values = [r.get(c.name) for r in records]
+        if c.kind == "timestamp":
+            out[c.name] = pd.to_datetime(values, utc=True).as_unit("us")
+        elif c.kind == "float":
+            out[c.name] = np.array([np.nan if v is None else v for v in values], dtype=float)
+        elif c.kind == "category":
+            out[c.name] = pd.Categorical(values)
+        else:
+            out[c.name] = pd.array(values, dtype=pandas_dtype(c))
+    return pd.DataFrame(out, index=pd.RangeIndex(len(records)))
 
 
 def conform(frame: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:

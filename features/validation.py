@@ -7,7 +7,10 @@ the report.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +24,7 @@ from features.schema import (
     Column,
     TableSchema,
 )
-from features.tables import Tables, conform, empty_frame
+from features.tables import Tables, conform, empty_frame, typed_frame
 
 REPORT_COLUMNS = ["table", "row_key", "column", "rule", "value"]
 _REDACTED = "<redacted>"
@@ -299,3 +302,36 @@ def _check_events_against_shipments(
 
 
 __all__ = ["REPORT_COLUMNS", "ValidationResult", "validate_tables"]
+
+
+def validate_typed(
+    shipments: Sequence[Mapping[str, Any]], scan_events: Sequence[Mapping[str, Any]]
+) -> ValidationResult:
+    """Validate shipment and scan records whose values already have their contract types.
+
+    For input a typed layer (the API's request models, built from the same schema) has
+    checked field by field: only the cross-field rules are left, at a fraction of
+    `validate_tables`' cost on small batches. The other tables are empty.
+    """
+    ships = typed_frame(shipments, SHIPMENTS)
+    events = typed_frame(scan_events, SCAN_EVENTS)
+    dup = _Rejections(SHIPMENTS, ships)
+    dup.add(ships["shipment_id"].duplicated(keep=False).to_numpy(), "shipment_id", "duplicate key")
+    reports = [dup.report()]
+    ships, report = _check_shipment_times(ships.loc[~dup.bad].reset_index(drop=True))
+    reports.append(report)
+    events, report = _check_events_against_shipments(events, ships)
+    reports.append(report)
+    non_empty = [r for r in reports if not r.empty]
+    rejections = (
+        pd.concat(non_empty, ignore_index=True)
+        if non_empty
+        else pd.DataFrame(columns=REPORT_COLUMNS)
+    )
+    tables = _empty_tables().replace(shipments=ships, scan_events=events)
+    return ValidationResult(tables, rejections, ())
+
+
+@functools.cache
+def _empty_tables() -> Tables:
+    return Tables.empty()

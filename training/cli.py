@@ -169,7 +169,7 @@ def train_command(
         try:
             result = train(data_set, config, progress=lambda s: status.update(s))
         except ValueError as err:
-            _fail(err)
+            fail(err)
         status.update("logging to MLflow")
         logged = log_training(result, data_set, config, tracking, register=register)
     _print_metrics(result.evaluation.metrics)
@@ -204,7 +204,7 @@ def evaluate_command(
         try:
             evaluation = evaluate_window(predictor, data_set, window)
         except ValueError as err:
-            _fail(err)
+            fail(err)
     span = f"{window.evaluate_from:%Y-%m-%d %H:%M} .. {window.now:%Y-%m-%d %H:%M} UTC"
     console.print(f"evaluation window: {span}")
     _print_metrics(evaluation.metrics)
@@ -231,7 +231,7 @@ def promote_command(
         try:
             decision = promote(tracking, version=version, data=data)
         except ValueError as err:
-            _fail(err)
+            fail(err)
     for reason in decision.reasons:
         color = "green" if reason.startswith(("pass", "manual", "v")) else "red"
         console.print(f"  [{color}]{reason}[/]")
@@ -296,9 +296,9 @@ def score_command(
     from training.tracking import connect, load_predictor
 
     if lang not in ("ko", "en"):
-        _fail(ValueError(f"--lang must be ko or en, got {lang!r}"))
+        fail(ValueError(f"--lang must be ko or en, got {lang!r}"))
     if out.suffix.lower() not in SCORE_FORMATS:  # fail before the slow part
-        _fail(ValueError(f"--out must end in .csv or .parquet, got {out.name!r}"))
+        fail(ValueError(f"--out must end in .csv or .parquet, got {out.name!r}"))
     connect(TrackingConfig.from_env())
     data_set = _load(source, data)
     predictor = _load_model(model, load_predictor)
@@ -310,7 +310,7 @@ def score_command(
         try:
             write_scores(scores, out)
         except ValueError as err:
-            _fail(err)
+            fail(err)
     flagged = int(scores["at_risk"].sum()) if len(scores) else 0
     overdue = int(scores["overdue"].sum()) if len(scores) else 0
     console.print(
@@ -390,7 +390,7 @@ def _booster_params(path: Path | None) -> BoosterParams:
     known = {f.name for f in dataclasses.fields(BoosterParams)}
     unknown = sorted(set(values) - known)
     if unknown:
-        _fail(ValueError(f"{path}: unknown setting(s) {', '.join(unknown)}"))
+        fail(ValueError(f"{path}: unknown setting(s) {', '.join(unknown)}"))
     return dataclasses.replace(BoosterParams(), **values)
 
 
@@ -401,7 +401,7 @@ def _load(source: str, data: Path | None) -> TrainingData:
         with console.status("loading data") as status:
             return load_data(source, data, progress=lambda s: status.update(s))
     except (ValueError, FileNotFoundError) as err:
-        _fail(err)
+        fail(err)
 
 
 def _load_model(uri: str, loader: Callable[[str], Predictor]) -> Predictor:
@@ -412,10 +412,11 @@ def _load_model(uri: str, loader: Callable[[str], Predictor]) -> Predictor:
             return loader(uri)
     except mlflow.exceptions.MlflowException as err:
         reason = err.message.rstrip(".")
-        _fail(ValueError(f"cannot load {uri}: {reason}. Train one first: stallguard train"))
+        fail(ValueError(f"cannot load {uri}: {reason}. Train one first: stallguard train"))
 
 
-def _fail(err: Exception) -> NoReturn:
+def fail(err: Exception) -> NoReturn:
+    """Print the error and exit with code 2 (bad input or setup)."""
     console.print(f"[red]error:[/] {err}")
     raise typer.Exit(code=2) from err
 

@@ -195,7 +195,7 @@ class EtaModel:
                 self.margins_[str(group)] = conformal_margin(score[mine], self.coverage)
         return self
 
-    def bands(self, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def bands(self, x: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw booster quantiles (low, mid, high), before the conformal margins."""
         if not self.boosters_:
             raise RuntimeError("EtaModel is not fitted")
@@ -203,7 +203,10 @@ class EtaModel:
         return low, mid, high
 
     def predict(
-        self, x: pd.DataFrame, groups: np.ndarray, margins: dict[str, float] | None = None
+        self,
+        x: pd.DataFrame | np.ndarray,
+        groups: np.ndarray,
+        margins: dict[str, float] | None = None,
     ) -> np.ndarray:
         """Hours left: an (n, 3) array of P10 <= P50 <= P90, all >= 0.
 
@@ -226,6 +229,43 @@ class EtaModel:
         # Crossing quantiles are sorted (Chernozhukov et al., 2010); time left is never negative.
         out = np.sort(np.column_stack([low, mid, high]), axis=1)
         return np.maximum(out, 0.0)
+
+
+def feature_matrix(
+    x: pd.DataFrame, categories: list[list[Any]], known: dict[int, bool] | None = None
+) -> np.ndarray:
+    """The float matrix LightGBM builds from a feature frame, built once for several boosters.
+
+    LightGBM converts a pandas frame on every `predict` (remapping each categorical column to
+    the categories it was trained with); with four boosters per call that conversion costs
+    more than the trees on a one-row request. This does the same mapping once: numeric
+    columns in one block, categorical ones as codes of the trained categories (NaN if unseen).
+
+    Args:
+        x: Feature frame in model column order.
+        categories: The booster's `pandas_categorical`: trained categories of each categorical
+            column, in column order.
+        known: Cache of categorical dtypes already found equal to the trained ones (by id).
+    """
+    is_cat = np.array([isinstance(d, pd.CategoricalDtype) for d in x.dtypes])
+    out = np.empty((len(x), x.shape[1]), dtype=np.float64)
+    numeric = np.flatnonzero(~is_cat)
+    out[:, numeric] = x.iloc[:, numeric].to_numpy(dtype=np.float64, na_value=np.nan)
+    for k, j in enumerate(np.flatnonzero(is_cat)):
+        values = x.iloc[:, j]
+        dtype, trained = values.dtype, categories[k]
+        same = known.get(id(dtype)) if known is not None else None
+        if same is None:
+            same = list(dtype.categories) == list(trained)
+            if known is not None:
+                known[id(dtype)] = same
+        codes = (
+            values.cat.codes.to_numpy()
+            if same
+            else values.cat.set_categories(trained).cat.codes.to_numpy()
+        )
+        out[:, j] = np.where(codes < 0, np.nan, codes)
+    return out
 
 
 def conformal_margin(score: np.ndarray, coverage: float) -> float:

@@ -23,7 +23,7 @@ from features.build import build_features
 from features.context import Context
 from features.schema import TIMESTAMP_DTYPE
 from features.tables import Tables
-from training.models import QUANTILES, EtaModel, RiskModel
+from training.models import QUANTILES, EtaModel, RiskModel, feature_matrix
 from training.reasons import top_reasons
 from training.recalibration import Recalibration
 
@@ -67,6 +67,7 @@ class Predictor:
     context: Context | None = None
     info: dict[str, Any] = field(default_factory=dict)
     recalibration: Recalibration | None = None
+    _known_dtypes: dict[int, bool] = field(default_factory=dict, repr=False, compare=False)
 
     @cached_property
     def model_key(self) -> str:
@@ -99,23 +100,41 @@ class Predictor:
         booster = self.risk.booster_
         if booster is None:
             raise RuntimeError("Predictor has an unfitted risk model")
+        matrix = self._matrix(x)
         if reasons:
-            contrib = np.asarray(booster.predict(x, pred_contrib=True), dtype=float)
+            contrib = np.asarray(booster.predict(matrix, pred_contrib=True), dtype=float)
             raw = 1.0 / (1.0 + np.exp(-contrib.sum(axis=1)))
         else:
-            raw = self.risk.raw(x)
+            raw = np.asarray(booster.predict(matrix), dtype=float)
         recal = self.recalibration
         risk = recal.risk(raw) if recal is not None else self.risk.calibrate(raw)
         margins = recal.margins if recal is not None else None
-        hours = self.eta.predict(x, x[STAGE_FEATURE].astype("str").to_numpy(), margins)
-        base = pd.Series(as_of).astype(TIMESTAMP_DTYPE).reset_index(drop=True)
-        out = pd.DataFrame({"as_of": base, "risk": risk, "at_risk": risk >= self.threshold})
+        hours = self.eta.predict(matrix, x[STAGE_FEATURE].astype("str").to_numpy(), margins)
+        # Plain numpy arithmetic on microseconds: a one-row call pays no pandas time maths.
+        base = pd.Series(as_of).astype(TIMESTAMP_DTYPE).dt.tz_localize(None).to_numpy()
+        columns: dict[str, Any] = {"as_of": base, "risk": risk, "at_risk": risk >= self.threshold}
         for k, q in enumerate(QUANTILES):
-            micros = np.round(hours[:, k] * 3.6e9).astype("int64")
-            out[f"eta_p{round(q * 100)}"] = base + pd.to_timedelta(micros, unit="us")
+            micros = np.round(hours[:, k] * 3.6e9).astype("int64").astype("timedelta64[us]")
+            columns[f"eta_p{round(q * 100)}"] = base + micros
         if reasons:
-            out = pd.concat([out, top_reasons(contrib, self.feature_names)], axis=1)
+            columns |= top_reasons(contrib, self.feature_names, as_dict=True)
+        out = pd.DataFrame(columns)
+        for name in ("as_of", "eta_p10", "eta_p50", "eta_p90"):
+            out[name] = out[name].dt.tz_localize("UTC")
         return out
+
+    def _matrix(self, x: pd.DataFrame) -> pd.DataFrame | np.ndarray:
+        """The features as LightGBM's float matrix, converted once for all four boosters."""
+        categories = self._shared_categories
+        if categories is None:  # boosters disagree on categories: let each convert
+            return x
+        return feature_matrix(x, categories, self._known_dtypes)
+
+    @cached_property
+    def _shared_categories(self) -> list[list[Any]] | None:
+        boosters = [self.risk.booster_, *self.eta.boosters_.values()]
+        found = [b.pandas_categorical if b is not None else None for b in boosters]
+        return found[0] if all(f == found[0] for f in found) and found[0] else None
 
     def predict(
         self,

@@ -8,6 +8,7 @@ for a more specific reason), and the reasons that push the risk up most are repo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -125,13 +126,16 @@ def reason_matrix(feature_names: list[str]) -> tuple[list[str], np.ndarray]:
     return codes, matrix
 
 
-def top_reasons(contrib: np.ndarray, feature_names: list[str], top: int = 3) -> pd.DataFrame:
+def top_reasons(
+    contrib: np.ndarray, feature_names: list[str], top: int = 3, as_dict: bool = False
+) -> Any:
     """The reasons that push each risk up most.
 
     Args:
         contrib: `pred_contrib` output, (n, features + 1); the last column is the bias.
         feature_names: Feature order of `contrib`.
         top: How many reasons per row.
+        as_dict: Return the columns as a dict of arrays (to build a larger frame once).
 
     Returns:
         Columns reason_1..top (code, or missing (NA) when fewer reasons push the risk up) and
@@ -151,7 +155,7 @@ def top_reasons(contrib: np.ndarray, feature_names: list[str], top: int = 3) -> 
     for k in range(min(top, len(codes))):
         out[f"reason_{k + 1}"] = names[:, k]
         out[f"reason_{k + 1}_share"] = np.round(picked[:, k], 4)
-    return pd.DataFrame(out)
+    return out if as_dict else pd.DataFrame(out)
 
 
 def agreement(reasons: pd.DataFrame, causes: pd.Series, top: int = 2) -> float:

@@ -135,3 +135,22 @@ def test_refit_from_tables_matches_training_and_moves_with_time(trained, small_d
     before = refit(predictor, small_data.tables, earlier, days)
     assert before is not None and pd.Timestamp(before.fitted_at) == earlier
     assert before.risk_y != predictor.recalibration.risk_y
+
+
+def test_feature_matrix_gives_lightgbm_s_own_predictions(trained, small_data):
+    from features.build import build_features
+    from training.dataset import sample_snapshots
+    from training.models import feature_matrix
+
+    snaps = sample_snapshots(small_data.tables, small_data.now).sample(500, random_state=0)
+    x = build_features(small_data.tables, snaps.reset_index(drop=True))
+    x = x[trained.predictor.feature_names]
+    booster = trained.predictor.risk.booster_
+    matrix = feature_matrix(x, booster.pandas_categorical)
+    np.testing.assert_array_equal(booster.predict(matrix), booster.predict(x))
+    # an unseen category maps to missing, as LightGBM does
+    odd = x.copy()
+    column = next(c for c in odd.columns if isinstance(odd[c].dtype, pd.CategoricalDtype))
+    odd[column] = pd.Categorical(["never-seen"] * len(odd))
+    odd_matrix = feature_matrix(odd, booster.pandas_categorical)
+    np.testing.assert_array_equal(booster.predict(odd_matrix), booster.predict(odd))
