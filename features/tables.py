@@ -59,7 +59,10 @@ def typed_frame(records: Sequence[Mapping[str, Any]], schema: TableSchema) -> pd
         elif c.kind == "float":
             out[c.name] = np.array([np.nan if v is None else v for v in values], dtype=float)
         elif c.kind == "category":
-            out[c.name] = pd.Categorical(values)
+            cat = pd.Categorical(values)
+            if cat.categories.empty:  # all missing: same (object) categories as `conform` gives
+                cat = pd.Categorical(values, categories=pd.Index([], dtype=object))
+            out[c.name] = cat
         else:
             out[c.name] = pd.array(values, dtype=pandas_dtype(c))
     return pd.DataFrame(out, index=pd.RangeIndex(len(records)))

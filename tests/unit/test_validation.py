@@ -174,3 +174,39 @@ def test_validation_keeps_nan_weights_for_nullable_columns():
     ships = _shipments()
     ships.loc[0, "weight_kg"] = np.nan
     assert _check(ships).ok
+
+
+def test_typed_records_give_the_same_tables_as_full_validation():
+    from features.validation import validate_typed
+
+    ships = _shipments(3)
+    events = _events(["S0", "S1"])
+    full = validate(Tables.empty().replace(shipments=ships, scan_events=events))
+    records = ships.assign(
+        created_at=pd.to_datetime(ships["created_at"], utc=True),
+        promised_at=pd.to_datetime(ships["promised_at"], utc=True),
+    ).to_dict("records")
+    scans = events.assign(event_time=pd.to_datetime(events["event_time"], utc=True))
+    fast = validate_typed(records, scans.to_dict("records"))
+    assert fast.ok and full.ok
+    pd.testing.assert_frame_equal(
+        fast.tables.shipments.astype({"service_level": "str", "carrier": "str"}),
+        full.tables.shipments.astype({"service_level": "str", "carrier": "str"}),
+        check_categorical=False,
+    )
+    assert list(fast.tables.scan_events.dtypes) == list(full.tables.scan_events.dtypes)
+
+
+def test_typed_records_still_get_the_cross_field_rules():
+    from features.validation import validate_typed
+
+    t0 = pd.Timestamp("2025-07-01T01:00:00Z")
+    ship = {"shipment_id": "S0", "created_at": t0, "promised_at": t0 - pd.Timedelta(hours=1)}
+    ship |= {"service_level": "STANDARD", "carrier": "C"}
+    early = {"shipment_id": "S1", "event_time": t0 - pd.Timedelta(days=1), "event_type": "CREATED"}
+    ok = {**ship, "shipment_id": "S1", "promised_at": t0 + pd.Timedelta(days=1)}
+    result = validate_typed([ship, ok, ok], [early])
+    rules = set(zip(result.rejections["column"], result.rejections["rule"], strict=True))
+    assert ("promised_at", "promised before creation") in rules
+    assert ("shipment_id", "duplicate key") in rules
+    assert result.tables.shipments.empty
