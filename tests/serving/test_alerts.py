@@ -1,0 +1,260 @@
+"""Alert policy and store: hysteresis, one LATE per promise, ETA moves, idempotency, outbox."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from serving.alerts import (
+    Alert,
+    AlertPolicy,
+    AlertStore,
+    Scored,
+    eta_changed_key,
+    late_key,
+)
+from serving.messages import MessageBook
+
+pytestmark = pytest.mark.serving
+
+PROMISED = pd.Timestamp("2025-12-13T09:00:00Z")
+P50 = pd.Timestamp("2025-12-14T06:00:00Z")
+NOW = pd.Timestamp("2025-12-12T00:00:00Z")
+POLICY = AlertPolicy()
+BOOK = MessageBook()
+
+
+def scored(
+    risk: float,
+    p50: pd.Timestamp = P50,
+    shipment_id: str = "SHP-1",
+    promised_at: pd.Timestamp = PROMISED,
+) -> Scored:
+    return Scored(
+        shipment_id=shipment_id,
+        promised_at=promised_at,
+        as_of=NOW,
+        risk=risk,
+        eta_p10=p50 - pd.Timedelta(hours=10),
+        eta_p50=p50,
+        eta_p90=p50 + pd.Timedelta(hours=20),
+        reasons=(("HUB_BACKLOG", 0.6), ("WEATHER", 0.3)),
+        model_version="stallguard/3",
+    )
+
+
+@pytest.fixture()
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "outbox.db"
+
+
+@pytest.fixture()
+def store(db: Path) -> Iterator[AlertStore]:
+    with AlertStore(f"sqlite:///{db}") as s:
+        yield s
+
+
+def kinds(alerts: list[Alert]) -> list[str]:
+    return [a.kind for a in alerts]
+
+
+def test_hysteresis_sends_one_late_per_promise(store: AlertStore) -> None:
+    seen = []
+    for risk in (0.5, 0.65, 0.5, 0.35, 0.7):
+        alerts = store.decide([scored(risk)], POLICY, NOW, BOOK)
+        seen.append((kinds(alerts), store.state("SHP-1", PROMISED)[0]))
+    assert seen == [
+        ([], False),  # below enter: nothing
+        (["LATE"], True),  # enters
+        ([], True),  # between exit and enter: keeps its state, no alert
+        ([], False),  # below exit: leaves
+        ([], True),  # enters again: the customer was already told, no flip-flop
+    ]
+
+
+def test_thresholds_are_inclusive_exclusive_as_documented(store: AlertStore) -> None:
+    assert kinds(store.decide([scored(0.6)], POLICY, NOW, BOOK)) == ["LATE"]
+    store.decide([scored(0.4)], POLICY, NOW, BOOK)
+    assert store.state("SHP-1", PROMISED)[0] is True  # 0.4 is not below exit
+    store.decide([scored(0.3999)], POLICY, NOW, BOOK)
+    assert store.state("SHP-1", PROMISED)[0] is False
+
+
+def test_eta_changed_only_beyond_the_move_threshold(store: AlertStore) -> None:
+    assert kinds(store.decide([scored(0.8)], POLICY, NOW, BOOK)) == ["LATE"]
+    exactly = P50 + pd.Timedelta(hours=12)
+    assert store.decide([scored(0.8, exactly)], POLICY, NOW, BOOK) == []
+    moved = P50 + pd.Timedelta(hours=13, minutes=30)
+    alerts = store.decide([scored(0.8, moved)], POLICY, NOW, BOOK)
+    assert kinds(alerts) == ["ETA_CHANGED"]
+    assert alerts[0].key == f"SHP-1:{PROMISED.isoformat()}:ETA_CHANGED:2025-12-14T19:00:00+00:00"
+    # The next move counts from the ETA last sent (moved), not from the first one.
+    assert store.decide([scored(0.8, moved + pd.Timedelta(hours=11))], POLICY, NOW, BOOK) == []
+    earlier = moved - pd.Timedelta(hours=13)
+    assert kinds(store.decide([scored(0.8, earlier)], POLICY, NOW, BOOK)) == ["ETA_CHANGED"]
+
+
+def test_no_eta_alert_outside_the_alert_state(store: AlertStore) -> None:
+    store.decide([scored(0.8)], POLICY, NOW, BOOK)
+    store.decide([scored(0.2)], POLICY, NOW, BOOK)
+    far = P50 + pd.Timedelta(days=2)
+    assert store.decide([scored(0.2, far)], POLICY, NOW, BOOK) == []
+    # Back in the alert state with an ETA far from the one sent: tell the new ETA, not LATE.
+    assert kinds(store.decide([scored(0.9, far)], POLICY, NOW, BOOK)) == ["ETA_CHANGED"]
+
+
+def test_reposting_the_same_batch_gives_nothing_new(store: AlertStore) -> None:
+    batch = [scored(0.9, shipment_id=f"SHP-{i}") for i in range(5)] + [
+        scored(0.1, shipment_id="SHP-low")
+    ]
+    first = store.decide(batch, POLICY, NOW, BOOK)
+    assert [a.shipment_id for a in first] == [f"SHP-{i}" for i in range(5)]
+    assert store.decide(batch, POLICY, NOW + pd.Timedelta(minutes=5), BOOK) == []
+    assert store.counts() == {"pending": 5, "delivered": 0, "dead": 0}
+
+
+def test_a_shipment_twice_in_one_batch_alerts_once(store: AlertStore) -> None:
+    alerts = store.decide([scored(0.9), scored(0.95)], POLICY, NOW, BOOK)
+    assert kinds(alerts) == ["LATE"]
+    assert len(store.rows()) == 1
+
+
+def test_a_new_promise_is_a_new_key_space(store: AlertStore) -> None:
+    assert kinds(store.decide([scored(0.9)], POLICY, NOW, BOOK)) == ["LATE"]
+    repromised = PROMISED + pd.Timedelta(days=2)
+    alerts = store.decide([scored(0.9, promised_at=repromised)], POLICY, NOW, BOOK)
+    assert kinds(alerts) == ["LATE"]
+    assert alerts[0].key == late_key("SHP-1", repromised) != late_key("SHP-1", PROMISED)
+    assert alerts[0].key == f"SHP-1:{repromised.isoformat()}:LATE"
+
+
+def test_keys_follow_the_contract() -> None:
+    p50 = pd.Timestamp("2025-12-14T06:59:59Z")
+    assert late_key("S", PROMISED) == "S:2025-12-13T09:00:00+00:00:LATE"
+    assert eta_changed_key("S", PROMISED, p50) == (
+        "S:2025-12-13T09:00:00+00:00:ETA_CHANGED:2025-12-14T06:00:00+00:00"
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"enter": 0.4, "exit": 0.6}, "exit"),
+        ({"enter": 0.5, "exit": 0.5}, "exit"),
+        ({"enter": 1.2}, "enter"),
+        ({"exit": -0.1}, "exit"),
+        ({"eta_move_h": -1.0}, "eta_move_h"),
+    ],
+)
+def test_invalid_thresholds_raise(kwargs: dict[str, float], named: str) -> None:
+    with pytest.raises(ValueError, match=named):
+        AlertPolicy(**kwargs)
+
+
+def test_naive_timestamps_are_rejected() -> None:
+    with pytest.raises(ValueError, match="promised_at"):
+        scored(0.9, promised_at=pd.Timestamp("2025-12-13T09:00:00"))
+
+
+def test_returned_alerts_equal_outbox_rows(store: AlertStore) -> None:
+    book = MessageBook({"HUB_BACKLOG": {"ko": "쿠폰을 드립니다.", "en": "Here is a coupon."}})
+    batch = [scored(0.3 + 0.1 * i, shipment_id=f"SHP-{i}") for i in range(7)]
+    alerts = store.decide(batch, POLICY, NOW, book)
+    rows = store.rows()
+    assert {a.key for a in alerts} == {r.key for r in rows}
+    assert all(r.status == "pending" and r.attempts == 0 for r in rows)
+    by_key = {r.key: json.loads(r.payload) for r in rows}
+    for alert in alerts:
+        payload = by_key[alert.key]
+        assert payload == alert.payload()
+        assert set(payload) == {
+            "key",
+            "kind",
+            "shipment_id",
+            "promised_at",
+            "as_of",
+            "risk",
+            "eta_p10",
+            "eta_p50",
+            "eta_p90",
+            "reasons",
+            "model_version",
+            "message",
+            "compensation",
+        }
+        assert payload["promised_at"] == "2025-12-13T09:00:00+00:00"
+        assert payload["reasons"][0] == {"code": "HUB_BACKLOG", "share": 0.6}
+        assert set(payload["message"]) == {"ko", "en"}
+        assert payload["compensation"] == {"ko": "쿠폰을 드립니다.", "en": "Here is a coupon."}
+
+
+def test_state_persists_across_store_instances(db: Path) -> None:
+    with AlertStore(f"sqlite:///{db}") as first:
+        assert kinds(first.decide([scored(0.9)], POLICY, NOW, BOOK)) == ["LATE"]
+    with AlertStore(f"sqlite:///{db}") as second:
+        assert second.decide([scored(0.9)], POLICY, NOW, BOOK) == []
+        assert second.state("SHP-1", PROMISED) == (True, P50)
+        assert second.counts()["pending"] == 1
+
+
+def test_tables_and_folder_appear_on_first_use_in_wal_mode(db: Path) -> None:
+    store = AlertStore(f"sqlite:///{db}")
+    assert not db.parent.exists()  # constructing touches nothing
+    assert store.counts() == {"pending": 0, "delivered": 0, "dead": 0}
+    store.close()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    conn.close()
+    assert {"alert_state", "outbox"} <= tables
+
+
+def test_outbox_marks(store: AlertStore) -> None:
+    store.decide([scored(0.9, shipment_id=s) for s in ("A", "B", "C")], POLICY, NOW, BOOK)
+    due = store.pending(NOW, limit=10)
+    assert len(due) == 3
+    a, b, c = (r.key for r in due)
+    store.mark_delivered(a, NOW)
+    later = NOW + pd.Timedelta(minutes=1)
+    store.mark_failed(b, "HTTP 500", later, dead=False)
+    store.mark_failed(c, "HTTP 400", later, dead=True)
+    assert [r.key for r in store.pending(NOW)] == []
+    assert [r.key for r in store.pending(later)] == [b]
+    assert store.counts() == {"pending": 1, "delivered": 1, "dead": 1}
+    row_b, row_c = store.get(b), store.get(c)
+    assert row_b is not None and row_b.attempts == 1 and row_b.last_error == "HTTP 500"
+    assert row_c is not None and row_c.status == "dead"
+    row_a = store.get(a)
+    assert row_a is not None and row_a.status == "delivered" and row_a.delivered_at == NOW
+
+
+def test_two_stores_deciding_concurrently_enqueue_each_alert_once(db: Path) -> None:
+    # Two service workers on one SQLite file, the same parcels: each alert is enqueued once.
+    batch = [scored(0.9, shipment_id=f"SHP-{i}") for i in range(50)]
+    results: list[list[Alert]] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            with AlertStore(f"sqlite:///{db}") as s:
+                for _ in range(5):
+                    results.append(s.decide(batch, POLICY, NOW, BOOK))
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    keys = [a.key for alerts in results for a in alerts]
+    assert len(keys) == len(set(keys)) == 50
+    with AlertStore(f"sqlite:///{db}") as s:
+        assert s.counts()["pending"] == 50
