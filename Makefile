@@ -19,8 +19,10 @@ PYTEST_ARGS ?=
 
 CONTEXT ?= data/context
 SCORES ?= data/at_risk.csv
+PORT ?= 3000
+export BENTOML_DO_NOT_TRACK := True
 
-.PHONY: help install demo simulate context train test lint format bench clean
+.PHONY: help install demo simulate context train serve bento test lint format bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,11 +38,12 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 
 install: $(VENV)/.installed ## Create .venv with the locked dependencies
 
-demo: install ## Simulate the default world, train, register, promote, print the at-risk list
+demo: install ## Simulate, train, promote, score; then serve the champion and ask it about parcels
 	$(BIN)/stallguard simulate --out $(DATA) --shipments $(SHIPMENTS) --days $(DAYS) --seed $(SEED)
 	$(BIN)/stallguard train --data $(DATA)
 	$(BIN)/stallguard promote
-	$(BIN)/stallguard score --data $(DATA) --out $(SCORES) --top 15
+	$(BIN)/stallguard score --data $(DATA) --out $(SCORES) --top 10
+	$(BIN)/stallguard serve-demo --data $(DATA)
 
 simulate: install ## Simulate a world: make simulate DATA=dir SHIPMENTS=n DAYS=d SEED=s
 	$(BIN)/stallguard simulate --out $(DATA) --shipments $(SHIPMENTS) --days $(DAYS) --seed $(SEED)
@@ -49,6 +52,12 @@ train: install ## Train on DATA (simulated first if missing), register, promote 
 	@test -f $(DATA)/shipments.parquet || $(BIN)/stallguard simulate --out $(DATA) --shipments $(SHIPMENTS) --days $(DAYS) --seed $(SEED)
 	$(BIN)/stallguard train --data $(DATA)
 	$(BIN)/stallguard promote
+
+serve: install ## Serve the champion over HTTP (bentoml serve; PORT=3000)
+	$(BIN)/bentoml serve serving.service:Stallguard --port $(PORT)
+
+bento: install ## Build a Bento that carries the champion (deploy without the registry)
+	$(BIN)/stallguard bento
 
 context: install ## Refresh the serving context (hub load, histories, weather) from DATA
 	$(BIN)/stallguard context --data $(DATA) --out $(CONTEXT)

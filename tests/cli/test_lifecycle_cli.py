@@ -97,13 +97,23 @@ def test_recalibrate_writes_a_refit_that_the_served_model_picks_up(
     assert written["days"] == 14 and written["risk_rows"] > 1_000
     assert "recalibrated on" in result.stdout
 
-    os.environ.update({k: trained_store[k] for k in ("MLFLOW_TRACKING_URI",)})
-    from training.tracking import load_predictor
-
-    served = load_predictor("models:/stallguard/1", context_dir=context)
-    assert served.recalibration is not None and served.recalibration.days == 14
-    plain = load_predictor("models:/stallguard/1")
-    assert plain.recalibration is None  # trained without it (the default)
+    # load as serving does, in a fresh process pointed at this store
+    check = (
+        "from pathlib import Path; from training.tracking import load_predictor as l; "
+        f"s = l('models:/stallguard/1', context_dir=Path({str(context)!r})); "
+        "p = l('models:/stallguard/1'); "
+        "print(s.recalibration.days, p.recalibration is None)"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", check],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=trained_store,
+        check=False,
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.split() == ["14.0", "True"]  # trained without one (the default)
 
     early = _run(
         trained_store, "recalibrate", *args, "--out", str(context), "--as-of", "2020-01-01"
