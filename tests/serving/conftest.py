@@ -27,13 +27,11 @@ def champion(trained, small_data, fast_config, serving_tracking):
 
 
 @pytest.fixture(scope="session")
-def serving_env(champion, serving_tracking, tmp_path_factory):
-    """Environment of a service on that champion (outbox in a temporary folder)."""
-    root = tmp_path_factory.mktemp("serving_outbox")
+def serving_env(champion, serving_tracking):
+    """Environment of a service on that champion; each user adds an outbox of its own."""
     return {
         "MLFLOW_TRACKING_URI": serving_tracking.uri,
         "STALLGUARD_ARTIFACTS": serving_tracking.artifacts,
-        "STALLGUARD_OUTBOX_URL": f"sqlite:///{root / 'outbox.db'}",
         "BENTOML_DO_NOT_TRACK": "True",
     }
 

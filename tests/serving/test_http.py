@@ -24,9 +24,11 @@ def webhook():
 def server(serving_env, webhook, tmp_path_factory):
     from serving.launcher import running_service
 
-    log = tmp_path_factory.mktemp("service_log") / "service.log"
+    root = tmp_path_factory.mktemp("http_service")
+    log = root / "service.log"
     env = {
         **serving_env,
+        "STALLGUARD_OUTBOX_URL": f"sqlite:///{root / 'outbox.db'}",
         "STALLGUARD_API_TOKEN": TOKEN,
         "STALLGUARD_MAX_BATCH": "100",
         "STALLGUARD_WEBHOOK_URL": webhook.url,

@@ -9,11 +9,12 @@ pytestmark = pytest.mark.serving
 
 
 @pytest.fixture()
-def service(serving_env, monkeypatch):
+def service(serving_env, monkeypatch, tmp_path):
     from serving.service import Stallguard
 
     for key, value in serving_env.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("STALLGUARD_OUTBOX_URL", f"sqlite:///{tmp_path / 'outbox.db'}")
     monkeypatch.setenv("STALLGUARD_MAX_BATCH", "300")
     return Stallguard()
 
@@ -85,12 +86,13 @@ def test_model_info_names_version_run_window_and_metrics(service, champion):
     assert {"risk_roc_auc", "risk_ece", "eta_p10_p90_coverage"} <= set(info.metrics)
 
 
-def test_no_champion_fails_fast_with_the_fix(serving_env, monkeypatch):
+def test_no_champion_fails_fast_with_the_fix(serving_env, monkeypatch, tmp_path):
     from serving.model_source import ModelNotFound
     from serving.service import Stallguard
 
     for key, value in serving_env.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("STALLGUARD_OUTBOX_URL", f"sqlite:///{tmp_path / 'outbox.db'}")
     monkeypatch.setenv("STALLGUARD_MODEL_URI", "models:/stallguard@nobody")
     with pytest.raises(ModelNotFound, match="make train"):
         Stallguard()
