@@ -32,9 +32,14 @@ MODEL_URI = "models:/stallguard@champion"
 
 
 def parcels_with_ten_scans(tables: Tables, n: int) -> list[dict[str, Any]]:
-    """Request bodies of `n` parcels, each as of its 10th scan."""
+    """Request bodies of `n` parcels, each as of its 10th scan, in the data's last 10 days.
+
+    Recent, because a service answers about parcels in flight now, with a context that is
+    current (the model's bundled context is as of the data's end).
+    """
     events = tables.scan_events.sort_values(["shipment_id", "event_time"])
     tenth = events.groupby("shipment_id").nth(9)
+    tenth = tenth[tenth["event_time"] >= events["event_time"].max() - pd.Timedelta(days=10)]
     tenth = tenth.sample(min(n, len(tenth)), random_state=0)
     bodies = []
     for sid, as_of in zip(tenth["shipment_id"], tenth["event_time"], strict=True):
