@@ -17,6 +17,9 @@ from features.snapshots import Columns, Snapshots, map_values
 
 def _at(context: Context, location: np.ndarray, hour: np.ndarray) -> Columns:
     hub = context.hub_load
+    if len(hub.locations) == 0:  # a source without a network table (Olist): nothing known
+        missing = np.full(len(hour), np.nan)
+        return {"inflow_ratio": missing, "on_hand_ratio": missing.copy(), "dwell_h": missing.copy()}
     positions = context.memo("hub.locations", lambda: {k: i for i, k in enumerate(hub.locations)})
     loc = np.asarray(map_values(location, positions, -1), dtype=np.int64)
     n_bounds = next(iter(hub.cum.values())).shape[1]

@@ -125,6 +125,12 @@ DataOption = Annotated[
         "Default: data/simulated, simulated first if missing."
     ),
 ]
+WeatherOption = Annotated[
+    Path | None,
+    typer.Option(
+        exists=True, dir_okay=False, help="Olist only: INMET daily weather CSV to join by state."
+    ),
+]
 ModelOption = Annotated[
     str, typer.Option(help="MLflow model URI, e.g. models:/stallguard@champion or runs:/ID/model.")
 ]
@@ -134,6 +140,7 @@ ModelOption = Annotated[
 def train_command(
     data: DataOption = None,
     source: SourceOption = "synthetic",
+    weather_csv: WeatherOption = None,
     params: Annotated[
         Path | None,
         typer.Option(exists=True, dir_okay=False, help="JSON of LightGBM settings (from tune)."),
@@ -158,12 +165,13 @@ def train_command(
     from training.tracking import log_training
     from training.train import train
 
-    config = TrainConfig(
+    config = TrainConfig.for_source(
+        source,
         params=_booster_params(params),
         max_train_snapshots=max_train_snapshots,
         recalibration_days=recalibration_days,
     )
-    data_set = _load(source, data)
+    data_set = _load(source, data, weather_csv)
     tracking = TrackingConfig.from_env()
     with console.status("training") as status:
         try:
@@ -394,14 +402,19 @@ def _booster_params(path: Path | None) -> BoosterParams:
     return dataclasses.replace(BoosterParams(), **values)
 
 
-def _load(source: str, data: Path | None) -> TrainingData:
+def _load(source: str, data: Path | None, weather_csv: Path | None = None) -> TrainingData:
     from training.sources import load_data
 
     try:
         with console.status("loading data") as status:
-            return load_data(source, data, progress=lambda s: status.update(s))
+            loaded = load_data(source, data, lambda s: status.update(s), weather_csv)
     except (ValueError, FileNotFoundError) as err:
         fail(err)
+    if loaded.import_report is not None and len(loaded.import_report):
+        _print_table(
+            f"Import report ({source}): orders dropped or joins that failed", loaded.import_report
+        )
+    return loaded
 
 
 def _load_model(uri: str, loader: Callable[[str], Predictor]) -> Predictor:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from features.schema import FEATURE_NAMES
 from training.dataset import SnapshotPlan
@@ -88,6 +89,17 @@ class TrainConfig:
     exclude_features: tuple[str, ...] = ("route_lane",)
     recalibration_days: float = 0.0
     seed: int = 7
+
+    @classmethod
+    def for_source(cls, source: str, **overrides: Any) -> TrainConfig:
+        """The defaults of a data source.
+
+        olist: snapshots only at purchase and at the carrier hand-over (the two stages its
+        data has), nothing in between.
+        """
+        if source == "olist":
+            overrides.setdefault("plan", SnapshotPlan(every_hours=0))
+        return cls(**overrides)
 
     @property
     def feature_names(self) -> list[str]:

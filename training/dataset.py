@@ -26,7 +26,8 @@ class SnapshotPlan:
     """When to look at a parcel.
 
     Attributes:
-        every_hours: Regular in-flight snapshots this many hours apart, from creation.
+        every_hours: Regular in-flight snapshots this many hours apart, from creation (0:
+            none; only creation and scans, e.g. Olist's purchase and hand-over stages).
         after_scans: Also snapshot right after every scan.
         max_per_shipment: Cap per parcel (a stalled parcel does not flood the data); the
             creation and scan snapshots are kept first.
@@ -79,7 +80,8 @@ def sample_snapshots(
                 }
             )
         )
-    parts.append(_regular(ships, end, plan.every_hours))
+    if plan.every_hours > 0:
+        parts.append(_regular(ships, end, plan.every_hours))
     snaps = pd.concat(parts, ignore_index=True)
     in_flight = snaps["as_of"] < snaps["shipment_id"].map(ends)
     snaps = snaps[in_flight & (snaps["as_of"] < now)]

@@ -1,4 +1,4 @@
-"""Where training data comes from: a Tables directory, or the default simulated world."""
+"""Where training data comes from: a Tables directory, the simulated world, or Olist CSVs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from features.sources.synthetic import SimulationConfig, simulate
 from features.sources.synthetic.world import HIDDEN_DIR, read_hidden_causes
 from features.tables import Tables
 
-SOURCES = ("synthetic",)
+SOURCES = ("synthetic", "olist")
 DEFAULT_DATA = Path("data/simulated")
 
 
@@ -29,6 +29,7 @@ class TrainingData:
         now: The data's "now": its latest scan.
         hidden_causes: The simulator's hidden causes when present (oracle and reason
             agreement only; features never see them).
+        import_report: What an import dropped or could not join (stage, reason, orders).
     """
 
     source: str
@@ -37,21 +38,35 @@ class TrainingData:
     fingerprint: str
     now: pd.Timestamp
     hidden_causes: pd.DataFrame | None = None
+    import_report: pd.DataFrame | None = None
 
 
 def load_data(
     source: str = "synthetic",
     data: Path | None = None,
     progress: Callable[[str], None] | None = None,
+    weather_csv: Path | None = None,
 ) -> TrainingData:
-    """Read a Tables directory; for the synthetic source without one, simulate the default world.
+    """Read the data of a source.
+
+    synthetic: a Tables directory (default: the default world, simulated if missing).
+    olist: a directory with the public Olist CSV names, imported by
+    `features.sources.olist.read_olist` (its report is kept on the result).
+
+    Args:
+        source: "synthetic" or "olist".
+        data: The directory.
+        progress: Called with a line of status now and then.
+        weather_csv: Olist only: INMET daily weather to join by state.
 
     Raises:
-        ValueError: Unknown source.
-        FileNotFoundError: `data` is not a Tables directory.
+        ValueError: Unknown source, or olist without a directory.
+        FileNotFoundError: `data` is not a directory of the source's kind.
     """
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
+    if source == "olist":
+        return _load_olist(data, weather_csv, progress)
     if data is None:
         data = DEFAULT_DATA
         if not (data / "shipments.parquet").exists():
@@ -67,10 +82,28 @@ def load_data(
     return TrainingData(source, tables, data, fingerprint(data), now, hidden)
 
 
-def fingerprint(data: Path) -> str:
-    """Short content hash of the Parquet tables in `data` (hidden files excluded)."""
+def _load_olist(
+    data: Path | None, weather_csv: Path | None, progress: Callable[[str], None] | None
+) -> TrainingData:
+    from features.sources.olist import read_olist
+
+    if data is None:
+        raise ValueError("--source olist needs --data DIR (a folder of Olist CSV files)")
+    if progress:
+        progress(f"importing Olist orders from {data}")
+    tables, report = read_olist(data, weather_csv)
+    events = tables.scan_events["event_time"]
+    now = events.max() if len(events) else tables.shipments["created_at"].max()
+    extra = [weather_csv] if weather_csv else []
+    return TrainingData(
+        "olist", tables, data, fingerprint(data, "*.csv", extra), now, None, report.table()
+    )
+
+
+def fingerprint(data: Path, pattern: str = "*.parquet", extra: list[Path] | None = None) -> str:
+    """Short content hash of the data files in `data` (hidden files excluded)."""
     digest = hashlib.sha256()
-    for path in sorted(data.glob("*.parquet")):
+    for path in [*sorted(data.glob(pattern)), *(extra or [])]:
         digest.update(path.name.encode())
         with path.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):

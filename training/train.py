@@ -23,6 +23,7 @@ from training.refit import history_frame
 from training.sources import TrainingData
 
 Progress = Callable[[str], None]
+OLIST_FOLDS = ("2017-09-01", "2017-11-01")  # calibrate from, evaluate from (UTC)
 
 
 @dataclass
@@ -45,8 +46,16 @@ class TrainResult:
 
 
 def window_of(data: TrainingData, config: TrainConfig) -> Window:
-    """The default folds of a data set: the last shares of its creation period."""
+    """The default folds of a data set: fixed dates for Olist, else the last shares.
+
+    Olist (issue 6): train on purchases up to 2017-10-31 (the last two months calibrate),
+    evaluate on 2017-11-01 .. 2018-02-28, which holds Black Friday and the February wave.
+    """
     ships = data.tables.shipments
+    if data.source == "olist":
+        start = ships["created_at"].min()
+        calibrate_from, evaluate_from = (pd.Timestamp(t, tz="UTC") for t in OLIST_FOLDS)
+        return Window(start, calibrate_from, evaluate_from, data.now)
     calibrate_from, evaluate_from = default_boundaries(
         ships, data.now, config.calibrate_share, config.evaluate_share
     )
