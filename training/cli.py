@@ -297,19 +297,37 @@ def score_command(
             help="Refit the risk map and ETA margins on DATA's recent outcomes before scoring."
         ),
     ] = False,
+    stage: Annotated[
+        str | None,
+        typer.Option(
+            help="Score every shipment as of a stage instead: purchase or handoff (Olist)."
+        ),
+    ] = None,
+    weather_csv: WeatherOption = None,
 ) -> None:
-    """Score every in-flight shipment in DATA, sorted by risk, into OUT."""
+    """Score every in-flight shipment in DATA (or every one as of --stage), by risk, into OUT."""
     from training.config import TrackingConfig
-    from training.scoring import SCORE_FORMATS, score, write_scores
+    from training.scoring import SCORE_FORMATS, STAGE_EVENTS, score, score_stage, write_scores
     from training.tracking import connect, load_predictor
 
     if lang not in ("ko", "en"):
         fail(ValueError(f"--lang must be ko or en, got {lang!r}"))
     if out.suffix.lower() not in SCORE_FORMATS:  # fail before the slow part
         fail(ValueError(f"--out must end in .csv or .parquet, got {out.name!r}"))
+    if stage is not None and stage not in STAGE_EVENTS:
+        fail(ValueError(f"--stage must be one of {', '.join(STAGE_EVENTS)}, got {stage!r}"))
     connect(TrackingConfig.from_env())
-    data_set = _load(source, data)
+    data_set = _load(source, data, weather_csv)
     predictor = _load_model(model, load_predictor)
+    if stage is not None:
+        with console.status(f"scoring every shipment as of {stage}"):
+            staged = score_stage(predictor, data_set.tables, stage, lang)
+            write_scores(staged, out)
+        flagged = int(staged["at_risk"].sum()) if len(staged) else 0
+        console.print(
+            f"[green]Wrote[/] {out}: {len(staged):,} shipments as of {stage}, {flagged:,} at risk"
+        )
+        return
     now = _utc(as_of) if as_of else data_set.now
     if recalibrate:
         _recalibrate(predictor, data_set, now)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.build import build_features
 from features.context import Context, build_context
 from features.schema import TIMESTAMP_DTYPE
 from features.tables import Tables
@@ -54,12 +55,55 @@ def score(
     out.insert(2, "promised_at", flying["promised_at"].to_numpy())
     out.insert(3, "overdue", (flying["promised_at"] < now).to_numpy())
     out.insert(4, "dest_region", flying["dest_region"].astype("str").to_numpy())
-    out["reasons"] = [
+    out["reasons"] = _reason_texts(out, lang)
+    order = np.argsort(-out["risk"].to_numpy(), kind="stable")
+    return out.iloc[order].reset_index(drop=True)
+
+
+STAGE_EVENTS = {"purchase": "CREATED", "handoff": "PICKED_UP"}
+
+
+def score_stage(predictor: Predictor, tables: Tables, stage: str, lang: str = "en") -> pd.DataFrame:
+    """One row per shipment as of a stage of its journey, for any data set in the contract.
+
+    `purchase`: as of creation; `handoff`: as of the carrier's pick-up scan (shipments never
+    handed over are left out). Features are built point-in-time from `tables` themselves, so
+    this works on orders the model never saw.
+
+    Raises:
+        ValueError: Unknown stage.
+    """
+    if stage not in STAGE_EVENTS:
+        raise ValueError(f"--stage must be one of {', '.join(STAGE_EVENTS)}, got {stage!r}")
+    ships = tables.shipments
+    if stage == "purchase":
+        snapshots = pd.DataFrame(
+            {"shipment_id": ships["shipment_id"], "as_of": ships["created_at"]}
+        )
+    else:
+        events = tables.scan_events
+        picked = events[events["event_type"].astype("str") == STAGE_EVENTS[stage]]
+        first = picked.groupby("shipment_id", sort=False)["event_time"].min()
+        snapshots = pd.DataFrame({"shipment_id": first.index, "as_of": first.to_numpy()})
+    snapshots = snapshots.astype({"as_of": TIMESTAMP_DTYPE}).reset_index(drop=True)
+    if snapshots.empty:
+        return pd.DataFrame(columns=["shipment_id", "stage", "risk"])
+    x = build_features(tables, snapshots)[predictor.feature_names]
+    out = predictor.predict_features(x, snapshots["as_of"])
+    out.insert(0, "shipment_id", snapshots["shipment_id"].to_numpy())
+    out.insert(1, "stage", stage)
+    promised = ships.set_index("shipment_id")["promised_at"]
+    out.insert(3, "promised_at", out["shipment_id"].map(promised).to_numpy())
+    out["reasons"] = _reason_texts(out, lang)
+    order = np.argsort(-out["risk"].to_numpy(), kind="stable")
+    return out.iloc[order].reset_index(drop=True)
+
+
+def _reason_texts(out: pd.DataFrame, lang: str) -> list[str]:
+    return [
         "; ".join(REASONS[c].text(lang) for c in codes if isinstance(c, str))
         for codes in out[["reason_1", "reason_2", "reason_3"]].itertuples(index=False)
     ]
-    order = np.argsort(-out["risk"].to_numpy(), kind="stable")
-    return out.iloc[order].reset_index(drop=True)
 
 
 def write_scores(scores: pd.DataFrame, path: Path) -> Path:

@@ -89,6 +89,8 @@ def log_training(
         mlflow.log_metrics(_finite(result.evaluation.metrics))
         mlflow.log_metrics({f"time_{k}_s": v for k, v in result.timings.items()})
         _log_artifacts(result)
+        if data.import_report is not None:  # what a real-data import dropped, per reason
+            mlflow.log_text(data.import_report.to_csv(index=False), "import_report.csv")
         info = _log_model(result.predictor, data, tracking if register else None)
     version = ""
     if register and info.registered_model_version is not None:

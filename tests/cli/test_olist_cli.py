@@ -1,0 +1,78 @@
+"""`stallguard train --source olist` and `score --stage` on the shared Olist files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = [pytest.mark.cli, pytest.mark.slow]
+
+STALLGUARD = Path(sys.executable).with_name("stallguard")
+
+
+def test_train_then_score_olist_orders_by_stage(shared_data, tmp_path):
+    env = {
+        **os.environ,
+        "COLUMNS": "200",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "STALLGUARD_ARTIFACTS": str(tmp_path / "art"),
+    }
+    orders = shared_data / "olist"
+    weather = shared_data / "weather_br" / "inmet_daily_sp_rs_2016_2018.csv"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(STALLGUARD), *args],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=env,
+            check=False,
+        )
+
+    trained = run(
+        "train", "--source", "olist", "--data", str(orders), "--weather-csv", str(weather)
+    )
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    assert (
+        "Import report (olist)" in trained.stdout and "registered stallguard v1" in trained.stdout
+    )
+    for stage in ("purchase", "handoff"):
+        out = tmp_path / f"{stage}.parquet"
+        scored = run(
+            "score",
+            "--source",
+            "olist",
+            "--data",
+            str(orders),
+            "--model",
+            "models:/stallguard/1",
+            "--stage",
+            stage,
+            "--out",
+            str(out),
+        )
+        assert scored.returncode == 0, scored.stdout + scored.stderr
+        frame = pd.read_parquet(out)
+        assert frame["shipment_id"].is_unique and (frame["stage"] == stage).all()
+        assert frame["risk"].between(0, 1).all()
+        assert (frame["eta_p10"] <= frame["eta_p90"]).all()
+    purchase = pd.read_parquet(tmp_path / "purchase.parquet")
+    assert len(purchase) > 5_900  # every imported order, seen in training or not
+    bad = run(
+        "score",
+        "--source",
+        "olist",
+        "--data",
+        str(orders),
+        "--stage",
+        "pickup",
+        "--out",
+        str(tmp_path / "x.csv"),
+    )
+    assert bad.returncode == 2 and "purchase, handoff" in bad.stdout
