@@ -23,7 +23,7 @@ def promise_eta_h(snapshots: pd.DataFrame, shipments: pd.DataFrame) -> np.ndarra
 
 
 def lane_median_eta_h(
-    snapshots: pd.DataFrame, shipments: pd.DataFrame, fit_on: pd.DataFrame
+    snapshots: pd.DataFrame, shipments: pd.DataFrame, fit_on: pd.DataFrame, by_lane: bool = True
 ) -> np.ndarray:
     """Hours left if the parcel takes its lane's median creation-to-delivery time.
 
@@ -31,13 +31,19 @@ def lane_median_eta_h(
         snapshots: shipment_id, as_of to predict for.
         shipments: Canonical shipments (for the snapshots' lanes and creation times).
         fit_on: Shipments the medians are learned from (delivered ones of the train fold).
+        by_lane: False: one median for every lane (the "median delivery time" baseline).
     """
     done = fit_on[fit_on["delivered_at"].notna()]
     transit = (done["delivered_at"] - done["created_at"]) / HOUR
-    medians = transit.groupby(_lane(done), observed=True).median()
+    groups = _lane(done) if by_lane else pd.Series("*", index=done.index)
+    medians = transit.groupby(groups, observed=True).median()
     overall = float(transit.median()) if len(transit) else 48.0
     ships = shipments.set_index("shipment_id")
-    lane = _lane(ships).reindex(snapshots["shipment_id"]).to_numpy()
+    lane = (
+        (_lane(ships) if by_lane else pd.Series("", index=ships.index))
+        .reindex(snapshots["shipment_id"])
+        .to_numpy()
+    )
     median = pd.Series(lane).map(medians).fillna(overall).to_numpy(dtype=float)
     created = snapshots["shipment_id"].map(ships["created_at"])
     age = ((snapshots["as_of"] - created) / HOUR).to_numpy(dtype=float)

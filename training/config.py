@@ -71,6 +71,8 @@ class TrainConfig:
         recalibration_days: Trailing window of the daily rolling recalibration of the risk map
             and ETA margins (0: keep the training-time calibration). Evaluation measures the
             model as served with it; the bundle carries the refit at the data's end.
+        stage_metrics: (snapshot stage, name) pairs whose metrics are also logged on their
+            own (`<name>_risk_roc_auc`, `<name>_eta_p50_mae_d`, baselines in days).
         seed: Sampling seed.
     """
 
@@ -88,6 +90,7 @@ class TrainConfig:
     oracle: bool = True
     exclude_features: tuple[str, ...] = ("route_lane",)
     recalibration_days: float = 0.0
+    stage_metrics: tuple[tuple[str, str], ...] = ()
     seed: int = 7
 
     @classmethod
@@ -95,10 +98,13 @@ class TrainConfig:
         """The defaults of a data source.
 
         olist: snapshots only at purchase and at the carrier hand-over (the two stages its
-        data has), nothing in between.
+        data has), nothing in between, each stage's metrics logged on its own.
         """
         if source == "olist":
             overrides.setdefault("plan", SnapshotPlan(every_hours=0))
+            overrides.setdefault(
+                "stage_metrics", (("CREATED", "purchase"), ("PICKED_UP", "handoff"))
+            )
         return cls(**overrides)
 
     @property

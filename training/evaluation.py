@@ -135,6 +135,9 @@ def evaluate(
             "service_level": x["route_service_level"].astype("str").to_numpy(),
         }
     )
+    frame["baseline_promise_h"] = promise_eta_h(snapshots, ships)
+    frame["baseline_median_h"] = lane_median_eta_h(snapshots, ships, lane_fit_on, by_lane=False)
+    frame["baseline_lane_h"] = lane_median_eta_h(snapshots, ships, lane_fit_on)
     has_eta = frame["remaining_h"].notna().to_numpy()
     truth = frame.loc[has_eta, "remaining_h"].to_numpy()
     late = frame["late"].to_numpy()
@@ -150,10 +153,9 @@ def evaluate(
             risk,
             predictor.threshold,
         ),
-        "baseline_promise_eta_mae_h": _mae(promise_eta_h(snapshots, ships)[has_eta], truth),
-        "baseline_lane_eta_mae_h": _mae(
-            lane_median_eta_h(snapshots, ships, lane_fit_on)[has_eta], truth
-        ),
+        "baseline_promise_eta_mae_h": _mae(frame["baseline_promise_h"].to_numpy()[has_eta], truth),
+        "baseline_median_eta_mae_h": _mae(frame["baseline_median_h"].to_numpy()[has_eta], truth),
+        "baseline_lane_eta_mae_h": _mae(frame["baseline_lane_h"].to_numpy()[has_eta], truth),
         "eval_snapshots": float(len(frame)),
         "eval_late_rate": float(frame["late"].mean()) if len(frame) else float("nan"),
     }
@@ -174,6 +176,36 @@ def evaluate(
     if data.hidden_causes is not None:
         metrics["reason_agreement"] = reason_agreement(predictor, x, frame, data.hidden_causes)
     return Evaluation(metrics, slice_table(frame, SLICES), frame)
+
+
+def stage_metrics(frame: pd.DataFrame, stages: tuple[tuple[str, str], ...]) -> dict[str, float]:
+    """Headline metrics of some snapshot stages on their own, ETA errors in days.
+
+    Args:
+        frame: `Evaluation.frame`.
+        stages: (snapshot stage, metric prefix) pairs, e.g. ("CREATED", "purchase").
+    """
+    out: dict[str, float] = {}
+    for stage, name in stages:
+        rows = frame[frame["stage"] == stage]
+        if rows.empty:
+            continue
+        has = rows["remaining_h"].notna()
+        truth = rows.loc[has, "remaining_h"].to_numpy()
+        quantiles = rows.loc[has, ["eta_p10_h", "eta_p50_h", "eta_p90_h"]].to_numpy()
+        eta = eta_metrics(truth, quantiles)
+        out |= {
+            f"{name}_{k}": v
+            for k, v in risk_metrics(rows["late"].to_numpy(), rows["risk"].to_numpy()).items()
+        }
+        out[f"{name}_eta_p50_mae_d"] = eta["eta_p50_mae_h"] / 24
+        out[f"{name}_eta_p10_p90_coverage"] = eta["eta_p10_p90_coverage"]
+        for baseline in ("promise", "median", "lane"):
+            guess = rows.loc[has, f"baseline_{baseline}_h"].to_numpy()
+            out[f"{name}_baseline_{baseline}_mae_d"] = _mae(guess, truth) / 24
+        out[f"{name}_snapshots"] = float(len(rows))
+        out[f"{name}_late_rate"] = float(rows["late"].mean())
+    return out
 
 
 def region_group(x: pd.DataFrame) -> np.ndarray:

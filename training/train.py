@@ -14,7 +14,7 @@ from features.context import build_context
 from training.baselines import cause_columns, oracle_roc_auc
 from training.config import TrainConfig
 from training.dataset import default_boundaries, labels, sample_snapshots
-from training.evaluation import Evaluation, Window, evaluate, history_mask
+from training.evaluation import Evaluation, Window, evaluate, history_mask, stage_metrics
 from training.metrics import choose_threshold
 from training.models import EtaModel, RiskModel
 from training.predictor import STAGE_FEATURE, Predictor
@@ -158,6 +158,7 @@ def train(
         history,
         days,
     )
+    evaluation.metrics |= stage_metrics(evaluation.frame, config.stage_metrics)
     clock.lap("evaluate")
 
     if config.oracle and data.hidden_causes is not None:

@@ -87,3 +87,29 @@ def test_threshold_keeps_the_precision_floor():
         lower["early_warning_precision"] < 0.7
         or lower["early_warning_recall_12h"] <= m["early_warning_recall_12h"]
     )
+
+
+def test_stage_metrics_report_each_stage_with_errors_in_days():
+
+    from training.evaluation import stage_metrics
+
+    frame = pd.DataFrame(
+        {
+            "stage": ["CREATED"] * 4 + ["PICKED_UP"] * 2,
+            "late": [True, False, True, False, True, False],
+            "risk": [0.9, 0.1, 0.8, 0.2, 0.3, 0.6],
+            "remaining_h": [48.0, 24.0, float("nan"), 72.0, 24.0, 48.0],
+            "eta_p10_h": [24.0, 12.0, 10.0, 48.0, 12.0, 60.0],
+            "eta_p50_h": [48.0, 48.0, 20.0, 72.0, 24.0, 72.0],
+            "eta_p90_h": [72.0, 96.0, 30.0, 96.0, 36.0, 96.0],
+            "baseline_promise_h": [96.0] * 6,
+            "baseline_median_h": [48.0] * 6,
+            "baseline_lane_h": [24.0] * 6,
+        }
+    )
+    out = stage_metrics(frame, (("CREATED", "purchase"), ("PICKED_UP", "handoff"), ("X", "x")))
+    assert out["purchase_risk_roc_auc"] == 1.0 and out["handoff_risk_roc_auc"] == 0.0
+    assert out["purchase_eta_p50_mae_d"] == pytest.approx(1 / 3)  # 0, 24 and 0 h over 3 rows
+    assert out["handoff_eta_p10_p90_coverage"] == 0.5
+    assert out["purchase_baseline_promise_mae_d"] == pytest.approx((48 + 72 + 24) / 3 / 24)
+    assert out["purchase_snapshots"] == 4 and "x_risk_roc_auc" not in out
