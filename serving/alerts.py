@@ -22,7 +22,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -309,7 +311,7 @@ class AlertStore:
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
             if not memory:
                 # WAL: the sender reads while the service writes, and vice versa.
-                cursor.execute("PRAGMA journal_mode = WAL")
+                _use_wal(cursor)
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -631,3 +633,22 @@ def _row(r: Any) -> OutboxRow:
         status=r.status,
         last_error=r.last_error,
     )
+
+
+def _use_wal(cursor: Any, attempts: int = 50) -> None:
+    """Switch a SQLite file to WAL, waiting while another connection holds it.
+
+    The mode is stored in the file, so only the first connections to a new file switch it;
+    switching needs an exclusive lock that SQLite's busy timeout does not wait for, so two
+    processes opening a new outbox at once retry here instead of failing.
+    """
+    for attempt in range(attempts):
+        if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
