@@ -166,11 +166,10 @@ def train_command(
     from training.train import train
 
     config = TrainConfig.for_source(
-        source,
-        params=_booster_params(params),
-        max_train_snapshots=max_train_snapshots,
-        recalibration_days=recalibration_days,
+        source, max_train_snapshots=max_train_snapshots, recalibration_days=recalibration_days
     )
+    if params is not None:
+        config = dataclasses.replace(config, params=_booster_params(params, config.params))
     data_set = _load(source, data, weather_csv)
     tracking = TrackingConfig.from_env()
     with console.status("training") as status:
@@ -407,17 +406,16 @@ def _recalibrate(
     return recalibration
 
 
-def _booster_params(path: Path | None) -> BoosterParams:
+def _booster_params(path: Path, defaults: BoosterParams) -> BoosterParams:
+    """`defaults` with the settings of a JSON file (`stallguard tune` writes one)."""
     from training.models import BoosterParams
 
-    if path is None:
-        return BoosterParams()
     values = json.loads(path.read_text())
     known = {f.name for f in dataclasses.fields(BoosterParams)}
     unknown = sorted(set(values) - known)
     if unknown:
         fail(ValueError(f"{path}: unknown setting(s) {', '.join(unknown)}"))
-    return dataclasses.replace(BoosterParams(), **values)
+    return dataclasses.replace(defaults, **values)
 
 
 def _load(source: str, data: Path | None, weather_csv: Path | None = None) -> TrainingData:

@@ -95,22 +95,47 @@ def fit_booster(
     y_valid: np.ndarray,
 ) -> lgb.Booster:
     """Train one booster with early stopping on the validation (calibration) fold."""
-    if objective.get("objective") == "binary":  # LightGBM refuses them for quantile loss
-        increasing = set(RISK_INCREASING)
-        objective = {
-            **objective,
-            "monotone_constraints": [int(c in increasing) for c in x_train.columns],
-            "monotone_constraints_method": "advanced",
-        }
     train = lgb.Dataset(x_train, y_train, free_raw_data=True)
     valid = lgb.Dataset(x_valid, y_valid, reference=train, free_raw_data=True)
     return lgb.train(
-        params.lightgbm(**objective),
+        params.lightgbm(**_with_constraints(objective, x_train.columns)),
         train,
         num_boost_round=params.n_rounds,
         valid_sets=[valid],
         callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
     )
+
+
+def refit_booster(
+    params: BoosterParams,
+    objective: dict[str, Any],
+    fitted: lgb.Booster,
+    x: pd.DataFrame,
+    y: np.ndarray,
+    n_before: int,
+) -> lgb.Booster:
+    """Train the same booster again on more rows (`x`), without a fold to stop on.
+
+    The rounds are the ones early stopping chose on `n_before` rows, scaled up with the row
+    count (more data supports more rounds at the same learning rate).
+    """
+    rounds = fitted.best_iteration or fitted.current_iteration()
+    rounds = max(1, round(rounds * len(x) / max(n_before, 1)))
+    data = lgb.Dataset(x, y, free_raw_data=True)
+    objective = _with_constraints(objective, x.columns)
+    return lgb.train(params.lightgbm(**objective), data, num_boost_round=rounds)
+
+
+def _with_constraints(objective: dict[str, Any], columns: pd.Index) -> dict[str, Any]:
+    """The risk objective with its monotone constraints (LightGBM refuses them for quantiles)."""
+    if objective.get("objective") != "binary":
+        return objective
+    increasing = set(RISK_INCREASING)
+    return {
+        **objective,
+        "monotone_constraints": [int(c in increasing) for c in columns],
+        "monotone_constraints_method": "advanced",
+    }
 
 
 @dataclass
@@ -135,10 +160,25 @@ class RiskModel:
         self.booster_ = fit_booster(
             self.params, {"objective": "binary"}, x_train, y_train, x_cal, y_cal
         )
+        return self.calibrate_on(self.raw(x_cal), y_cal)
+
+    def calibrate_on(self, raw: np.ndarray, y: np.ndarray) -> RiskModel:
+        """Fit the isotonic map from held-out booster scores to outcomes."""
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-        iso.fit(self.raw(x_cal), y_cal)
+        iso.fit(raw, y)
         self.calibration_x_ = np.asarray(iso.X_thresholds_, dtype=float)
         self.calibration_y_ = np.asarray(iso.y_thresholds_, dtype=float)
+        return self
+
+    def refit(self, x: pd.DataFrame, y: np.ndarray, n_train: int) -> RiskModel:
+        """Retrain the booster on `x` (train and calibration folds), keeping the calibration.
+
+        For small data sets, where the calibration months are too valuable to leave out of
+        the trees; the isotonic map learnt on the held-out scores is kept as it is.
+        """
+        self.booster_ = refit_booster(
+            self.params, {"objective": "binary"}, _fitted(self.booster_), x, y, n_train
+        )
         return self
 
     def raw(self, x: pd.DataFrame) -> np.ndarray:
@@ -187,12 +227,28 @@ class EtaModel:
             for q in QUANTILES
         }
         low, _, high = self.bands(x_cal)
-        score = np.maximum(low - y_cal, y_cal - high)
+        return self.conformalize(low, high, y_cal, groups_cal)
+
+    def conformalize(
+        self, low: np.ndarray, high: np.ndarray, y: np.ndarray, groups: np.ndarray
+    ) -> EtaModel:
+        """Set the margins per group from held-out raw bands and the true hours."""
+        score = np.maximum(low - y, y - high)
         self.margins_ = {"*": conformal_margin(score, self.coverage)}
-        for group in np.unique(groups_cal):
-            mine = groups_cal == group
+        for group in np.unique(groups):
+            mine = groups == group
             if mine.sum() >= 200:  # enough for a stable quantile of the scores
                 self.margins_[str(group)] = conformal_margin(score[mine], self.coverage)
+        return self
+
+    def refit(self, x: pd.DataFrame, y: np.ndarray, n_train: int) -> EtaModel:
+        """Retrain the quantile boosters on `x`, keeping the conformal margins."""
+        self.boosters_ = {
+            q: refit_booster(
+                self.params, {"objective": "quantile", "alpha": q}, booster, x, y, n_train
+            )
+            for q, booster in self.boosters_.items()
+        }
         return self
 
     def bands(self, x: pd.DataFrame | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

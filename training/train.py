@@ -13,6 +13,7 @@ from features.build import build_features
 from features.context import build_context
 from training.baselines import cause_columns, oracle_roc_auc
 from training.config import TrainConfig
+from training.crossfit import cross_fit_eta, cross_fit_risk, time_blocks
 from training.dataset import default_boundaries, labels, sample_snapshots
 from training.evaluation import Evaluation, Window, evaluate, history_mask, stage_metrics
 from training.metrics import choose_threshold
@@ -121,12 +122,31 @@ def train(
     )
     clock.lap("eta")
 
-    cal_risk = risk.predict(x[split.calibrate])
+    held_out = split.calibrate
+    held_out_risk = risk.predict(x[held_out])
+    if config.cross_fit_blocks > 0:
+        say(f"cross-fitting the calibration over {config.cross_fit_blocks} time blocks")
+        held_out = split.train | split.calibrate
+        created = snaps["shipment_id"].map(ships.set_index("shipment_id")["created_at"])
+        blocks = time_blocks(created, config.cross_fit_blocks)
+        held_out_risk = cross_fit_risk(
+            risk, x[held_out], y[held_out], blocks[held_out], int(split.train.sum())
+        )
+        eta_rows = eta_train | eta_cal
+        cross_fit_eta(
+            eta,
+            x[eta_rows],
+            remaining[eta_rows],
+            x.loc[eta_rows, STAGE_FEATURE].astype("str").to_numpy(),
+            blocks[eta_rows],
+            int(eta_train.sum()),
+        )
+        clock.lap("cross-fit")
     threshold = choose_threshold(
-        snaps.loc[split.calibrate, "shipment_id"].to_numpy(),
-        y[split.calibrate].astype(bool),
-        x.loc[split.calibrate, "prog_hours_to_promise"].to_numpy(dtype=float),
-        cal_risk,
+        snaps.loc[held_out, "shipment_id"].to_numpy(),
+        y[held_out].astype(bool),
+        x.loc[held_out, "prog_hours_to_promise"].to_numpy(dtype=float),
+        held_out_risk,
         config.min_precision,
     )
     say("building the serving context")

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 import pytest
 
@@ -42,6 +43,12 @@ def test_train_then_score_olist_orders_by_stage(shared_data, tmp_path):
     assert (
         "Import report (olist)" in trained.stdout and "registered stallguard v1" in trained.stdout
     )
+    client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
+    run_id = client.get_model_version("stallguard", "1").run_id
+    logged = client.get_run(run_id).data
+    # Small trees, calibration cross-fitted over time blocks (docs/real-data.md).
+    assert logged.params["cross_fit_blocks"] == "5" and logged.params["lgb_num_leaves"] == "7"
+    assert 0.5 < logged.metrics["handoff_risk_roc_auc"] <= 1
     for stage in ("purchase", "handoff"):
         out = tmp_path / f"{stage}.parquet"
         scored = run(
