@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,25 +49,59 @@ def empty_frame(schema: TableSchema) -> pd.DataFrame:
 def typed_frame(records: Sequence[Mapping[str, Any]], schema: TableSchema) -> pd.DataFrame:
     """A canonical frame straight from records whose values already have their types.
 
-    For rows a typed layer checked (the API's request models): building each column with
-    its dtype is several times faster than a frame of objects cast by `conform`, which is what
-    a one-parcel request pays. Missing keys are missing values.
+    For rows a typed layer checked (the API's request models). Each column is built from
+    plain Python with its final dtype: `pd.Categorical(values)` and `pd.to_datetime` cost
+    0.05-0.2 ms a column even for one value, which is most of a one-parcel request's budget.
+    Missing keys are missing values.
     """
     out: dict[str, Any] = {}
     for c in schema.columns:
         values = [r.get(c.name) for r in records]
         if c.kind == "timestamp":
-            out[c.name] = pd.to_datetime(values, utc=True).as_unit("us")
+            out[c.name] = utc_timestamps(values)
         elif c.kind == "float":
             out[c.name] = np.array([np.nan if v is None else v for v in values], dtype=float)
         elif c.kind == "category":
-            cat = pd.Categorical(values)
-            if cat.categories.empty:  # all missing: same (object) categories as `conform` gives
-                cat = pd.Categorical(values, categories=pd.Index([], dtype=object))
-            out[c.name] = cat
+            out[c.name] = _categorical(values)
         else:
             out[c.name] = pd.array(values, dtype=pandas_dtype(c))
     return pd.DataFrame(out, index=pd.RangeIndex(len(records)))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_UTC_DTYPE = pd.DatetimeTZDtype("us", "UTC")
+
+
+def utc_timestamps(values: list[Any]) -> Any:
+    """Aware datetimes (or missing values) as a `datetime64[us, UTC]` array."""
+    try:
+        micros = [_NAT if is_missing(v) else (v - _EPOCH) // _MICROSECOND for v in values]
+    except TypeError:  # naive or not datetimes: let pandas parse (and complain about) them
+        return pd.to_datetime(values, utc=True).as_unit("us")
+    return pd.array(np.array(micros, dtype=np.int64).view("M8[us]"), dtype=_UTC_DTYPE)
+
+
+_NAT = np.iinfo(np.int64).min
+
+
+def _categorical(values: list[Any]) -> pd.Categorical:
+    """The categorical `pd.Categorical(values)` gives (sorted categories), built from codes."""
+    present = sorted({v for v in values if not is_missing(v)})
+    position = {v: k for k, v in enumerate(present)}
+    codes = np.array([position.get(v, -1) for v in values], dtype=np.int32)
+    return pd.Categorical.from_codes(codes, dtype=_category_dtype(tuple(present)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _category_dtype(categories: tuple[Any, ...]) -> pd.CategoricalDtype:
+    # No values at all: object categories, as `conform` gives for an all-missing column.
+    return pd.CategoricalDtype(pd.Index(list(categories), dtype="str" if categories else object))
+
+
+def is_missing(value: Any) -> bool:
+    """None, NaN, NaT or pd.NA: a missing scalar of any kind, without pandas' overhead."""
+    return value is None or value is pd.NA or value is pd.NaT or value != value
 
 
 def conform(frame: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:

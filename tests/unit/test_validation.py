@@ -210,3 +210,65 @@ def test_typed_records_still_get_the_cross_field_rules():
     assert ("promised_at", "promised before creation") in rules
     assert ("shipment_id", "duplicate key") in rules
     assert result.tables.shipments.empty
+
+
+@pytest.mark.parametrize(
+    ("change", "column", "rule"),
+    [
+        ({"promised_at": -1}, "promised_at", "promised before creation"),
+        ({"delivered_at": -1}, "delivered_at", "delivered before creation"),
+        ({"final_status": "DELIVERED"}, "delivered_at", "status DELIVERED without delivered_at"),
+        ({"event_time": -1}, "event_time", "event before shipment creation"),
+        ({"event_shipment": "S9"}, "shipment_id", "unknown or rejected shipment"),
+        ({"duplicate": True}, "shipment_id", "duplicate key"),
+    ],
+)
+def test_typed_records_report_each_cross_field_rule(change, column, rule):
+    """validate_typed skips its frame checks when a plain-Python pass finds nothing wrong:
+    every rule must be caught by that pass, or a bad row would go through unreported."""
+    from features.validation import validate_typed
+
+    t0 = pd.Timestamp("2025-07-01T01:00:00Z")
+    ship = {"shipment_id": "S0", "created_at": t0, "promised_at": t0 + pd.Timedelta(days=2)}
+    ship |= {"service_level": "STANDARD", "carrier": "C", "delivered_at": None}
+    event = {"shipment_id": "S0", "event_time": t0 + pd.Timedelta(hours=1), "event_type": "CREATED"}
+    assert validate_typed([ship], [event]).ok
+    ship, event = dict(ship), dict(event)
+    for name in ("promised_at", "delivered_at"):
+        if change.get(name) == -1:
+            ship[name] = t0 - pd.Timedelta(hours=1)
+    if "final_status" in change:
+        ship["final_status"] = change["final_status"]
+    if change.get("event_time") == -1:
+        event["event_time"] = t0 - pd.Timedelta(hours=1)
+    if "event_shipment" in change:
+        event["shipment_id"] = change["event_shipment"]
+    ships = [ship, dict(ship)] if change.get("duplicate") else [ship]
+    result = validate_typed(ships, [event])
+    assert not result.ok
+    assert (column, rule) in set(
+        zip(result.rejections["column"], result.rejections["rule"], strict=True)
+    )
+
+
+def test_typed_frame_matches_pandas_on_missing_and_mixed_values():
+    from features.schema import SCAN_EVENTS
+    from features.tables import typed_frame
+
+    t0 = pd.Timestamp("2025-07-01T01:00:00+09:00")
+    rows = [
+        {
+            "shipment_id": "A",
+            "event_time": t0.to_pydatetime(),
+            "event_type": "HUB_IN",
+            "region": None,
+        },
+        {"shipment_id": "B", "event_time": None, "event_type": "CREATED", "region": float("nan")},
+    ]
+    frame = typed_frame(rows, SCAN_EVENTS)
+    assert str(frame["event_time"].dtype) == "datetime64[us, UTC]"
+    assert frame["event_time"].iloc[0] == t0 and pd.isna(frame["event_time"].iloc[1])
+    assert list(frame["event_type"].cat.categories) == ["CREATED", "HUB_IN"]
+    assert list(frame["event_type"]) == ["HUB_IN", "CREATED"]
+    assert frame["region"].isna().all() and frame["region"].cat.categories.dtype == object
+    assert frame["location_id"].isna().all()
