@@ -8,6 +8,7 @@ from today to the promised day. Sources without forecasts give NaN, never zero.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -31,10 +32,14 @@ class _Grid:
     first_day: int
     arrays: dict[str, np.ndarray]
 
+    @cached_property
+    def positions(self) -> dict[str, int]:
+        """Row of each region; once per grid, not per call (regions are Arrow-backed text)."""
+        return {k: i for i, k in enumerate(self.regions)}
+
     def index(self, region: np.ndarray) -> np.ndarray:
         """Row of each region; -1 when the table does not cover it."""
-        positions = {k: i for i, k in enumerate(self.regions)}
-        return np.asarray(map_values(region, positions, -1), dtype=np.int64)
+        return np.asarray(map_values(region, self.positions, -1), dtype=np.int64)
 
     def take(self, name: str, region: np.ndarray, day: np.ndarray, *lead: np.ndarray) -> np.ndarray:
         arr = self.arrays[name]

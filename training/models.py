@@ -288,7 +288,7 @@ class EtaModel:
 
 
 def feature_matrix(
-    x: pd.DataFrame, categories: list[list[Any]], known: dict[int, bool] | None = None
+    x: pd.DataFrame, categories: list[list[Any]], cache: dict[Any, np.ndarray] | None = None
 ) -> np.ndarray:
     """The float matrix LightGBM builds from a feature frame, built once for several boosters.
 
@@ -301,7 +301,8 @@ def feature_matrix(
         x: Feature frame in model column order.
         categories: The booster's `pandas_categorical`: trained categories of each categorical
             column, in column order.
-        known: Cache of categorical dtypes already found equal to the trained ones (by id).
+        cache: Where to keep category remappings between calls (a request's categories
+            repeat; `set_categories` costs about 0.1 ms a column).
     """
     is_cat = np.array([isinstance(d, pd.CategoricalDtype) for d in x.dtypes])
     out = np.empty((len(x), x.shape[1]), dtype=np.float64)
@@ -309,19 +310,34 @@ def feature_matrix(
     out[:, numeric] = x.iloc[:, numeric].to_numpy(dtype=np.float64, na_value=np.nan)
     for k, j in enumerate(np.flatnonzero(is_cat)):
         values = x.iloc[:, j]
-        dtype, trained = values.dtype, categories[k]
-        same = known.get(id(dtype)) if known is not None else None
-        if same is None:
-            same = list(dtype.categories) == list(trained)
-            if known is not None:
-                known[id(dtype)] = same
-        codes = (
-            values.cat.codes.to_numpy()
-            if same
-            else values.cat.set_categories(trained).cat.codes.to_numpy()
-        )
-        out[:, j] = np.where(codes < 0, np.nan, codes)
+        position = trained_positions(k, values.cat.categories, categories[k], cache)
+        codes = values.cat.codes.to_numpy()
+        out[:, j] = np.where(codes < 0, np.nan, position[np.maximum(codes, 0)])
     return out
+
+
+_CACHE_LIMIT = 4096  # remappings kept per predictor; a flood of new category sets resets it
+
+
+def trained_positions(
+    column: int, have: pd.Index, trained: list[Any], cache: dict[Any, np.ndarray] | None
+) -> np.ndarray:
+    """Position of each of `have` in `trained` (NaN when not trained), as floats.
+
+    Cached by (column, categories): a request's categories repeat from call to call.
+    """
+    key = (column, tuple(have))
+    found = cache.get(key) if cache is not None else None
+    if found is None:
+        found = pd.Index(trained).get_indexer(have).astype(np.float64)
+        found[found < 0] = np.nan
+        if len(found) == 0:
+            found = np.full(1, np.nan)  # only missing values: every code is -1 anyway
+        if cache is not None:
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            cache[key] = found
+    return found
 
 
 def conformal_margin(score: np.ndarray, coverage: float) -> float:

@@ -19,16 +19,18 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.build import build_features
+from features.build import as_categorical, build_features, feature_columns
 from features.context import Context
-from features.schema import TIMESTAMP_DTYPE
+from features.schema import FEATURES, TIMESTAMP_DTYPE
+from features.snapshots import Columns
 from features.tables import Tables
-from training.models import QUANTILES, EtaModel, RiskModel, feature_matrix
+from training.models import QUANTILES, EtaModel, RiskModel, feature_matrix, trained_positions
 from training.reasons import top_reasons
 from training.recalibration import Recalibration
 
 REASON_MIN_RISK = 0.2  # below this a parcel gets no reasons (see Predictor._reasons)
 STAGE_FEATURE = "prog_last_event"  # groups the conformal margins: known at serving time too
+_CATEGORICAL = frozenset(f.name for f in FEATURES if f.kind == "category")
 OUTPUT_COLUMNS = (
     "shipment_id",
     "as_of",
@@ -68,7 +70,7 @@ class Predictor:
     context: Context | None = None
     info: dict[str, Any] = field(default_factory=dict)
     recalibration: Recalibration | None = None
-    _known_dtypes: dict[int, bool] = field(default_factory=dict, repr=False, compare=False)
+    _category_cache: dict[Any, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     @cached_property
     def model_key(self) -> str:
@@ -98,39 +100,55 @@ class Predictor:
         self, x: pd.DataFrame, as_of: pd.Series, reasons: bool = True
     ) -> pd.DataFrame:
         """Risk, ETA timestamps and reasons from a ready feature frame."""
+        groups = np.asarray(x[STAGE_FEATURE], dtype=object)
+        return self._predict_matrix(self._matrix(x), groups, as_of, reasons)
+
+    def _predict_matrix(
+        self,
+        matrix: pd.DataFrame | np.ndarray,
+        groups: np.ndarray,
+        as_of: pd.Series,
+        reasons: bool = True,
+    ) -> pd.DataFrame:
+        """`predict_features` from LightGBM's matrix and each row's conformal group."""
         booster = self.risk.booster_
         if booster is None:
             raise RuntimeError("Predictor has an unfitted risk model")
-        matrix = self._matrix(x)
         raw = np.asarray(booster.predict(matrix), dtype=float)
         recal = self.recalibration
         risk = recal.risk(raw) if recal is not None else self.risk.calibrate(raw)
         margins = recal.margins if recal is not None else None
-        hours = self.eta.predict(matrix, x[STAGE_FEATURE].astype("str").to_numpy(), margins)
-        # Plain numpy arithmetic on microseconds: a one-row call pays no pandas time maths.
-        base = pd.Series(as_of).astype(TIMESTAMP_DTYPE).dt.tz_localize(None).to_numpy()
-        columns: dict[str, Any] = {"as_of": base, "risk": risk, "at_risk": risk >= self.threshold}
+        hours = self.eta.predict(matrix, groups, margins)
+        # Plain numpy arithmetic on UTC microseconds, wrapped as tz-aware arrays once at the
+        # end: pandas time maths and tz_localize cost more than the trees on a one-row call.
+        stamps = pd.Series(as_of)
+        if stamps.dtype != TIMESTAMP_DTYPE:
+            stamps = stamps.astype(TIMESTAMP_DTYPE)
+        base = stamps.to_numpy(dtype="datetime64[us]")
+        columns: dict[str, Any] = {
+            "as_of": pd.array(base, dtype=TIMESTAMP_DTYPE),
+            "risk": risk,
+            "at_risk": risk >= self.threshold,
+        }
         for k, q in enumerate(QUANTILES):
             micros = np.round(hours[:, k] * 3.6e9).astype("int64").astype("timedelta64[us]")
-            columns[f"eta_p{round(q * 100)}"] = base + micros
+            columns[f"eta_p{round(q * 100)}"] = pd.array(base + micros, dtype=TIMESTAMP_DTYPE)
         if reasons:
             columns |= self._reasons(booster, matrix, risk)
-        out = pd.DataFrame(columns)
-        for name in ("as_of", "eta_p10", "eta_p50", "eta_p90"):
-            out[name] = out[name].dt.tz_localize("UTC")
-        return out
+        return pd.DataFrame(columns)
 
     def _reasons(
         self, booster: lgb.Booster, matrix: pd.DataFrame | np.ndarray, risk: np.ndarray
     ) -> dict[str, np.ndarray]:
-        """Top reasons of the rows at `REASON_MIN_RISK` or more (none for the others).
+        """Top reasons of the rows that need them (none for the others).
 
-        TreeSHAP (`pred_contrib`) costs about 0.9 ms a row, twenty times the prediction; a
-        parcel under 20% risk is not at risk, and what little pushes it towards lateness is
-        not worth telling anyone. So only the rows that need an explanation pay for one
-        (1,000 parcels in flight: 680 ms -> 290 ms).
+        TreeSHAP (`pred_contrib`) costs about 0.9 ms a row, twenty times the prediction, so
+        only rows that need an explanation pay for one (1,000 parcels in flight: 680 ms ->
+        290 ms): those at `REASON_MIN_RISK` or more (under it, what little pushes a parcel
+        towards lateness is not worth telling anyone) and every row flagged at risk (a
+        threshold under 0.2 must not leave a flagged parcel unexplained).
         """
-        explain = np.flatnonzero(risk >= REASON_MIN_RISK)
+        explain = np.flatnonzero(risk >= min(REASON_MIN_RISK, self.threshold))
         rows = matrix.iloc[explain] if isinstance(matrix, pd.DataFrame) else matrix[explain]
         contrib = np.zeros((len(risk), len(self.feature_names) + 1))
         if len(explain):
@@ -142,7 +160,30 @@ class Predictor:
         categories = self._shared_categories
         if categories is None:  # boosters disagree on categories: let each convert
             return x
-        return feature_matrix(x, categories, self._known_dtypes)
+        return feature_matrix(x, categories, self._category_cache)
+
+    def _column_matrix(self, columns: Columns) -> np.ndarray:
+        """LightGBM's float matrix straight from `feature_columns`, no frame in between.
+
+        The same values `feature_matrix` takes out of `build_features`' frame (a test holds
+        the two equal): numbers as float64, categories as positions in the trained ones.
+        """
+        categories = self._shared_categories
+        if categories is None:
+            raise RuntimeError("boosters disagree on categories: use the frame path")
+        n = len(columns[self.feature_names[0]])
+        out = np.empty((n, len(self.feature_names)), dtype=np.float64)
+        k = 0
+        for j, name in enumerate(self.feature_names):
+            values = np.asarray(columns[name])
+            if name not in _CATEGORICAL:
+                out[:, j] = values.astype(np.float64)
+                continue
+            cat = as_categorical(values.astype(object))
+            position = trained_positions(k, cat.categories, categories[k], self._category_cache)
+            out[:, j] = np.where(cat.codes < 0, np.nan, position[np.maximum(cat.codes, 0)])
+            k += 1
+        return out
 
     @cached_property
     def _shared_categories(self) -> list[list[Any]] | None:
@@ -169,8 +210,15 @@ class Predictor:
         """
         if snapshots is None:
             snapshots = latest_snapshots(tables)
-        x = self.features(tables, snapshots, context)
-        out = self.predict_features(x, snapshots["as_of"])
+        if self._shared_categories is None:
+            x = self.features(tables, snapshots, context)
+            out = self.predict_features(x, snapshots["as_of"])
+        else:
+            columns = feature_columns(
+                tables, snapshots, context if context is not None else self.context
+            )
+            groups = np.asarray(as_categorical(np.asarray(columns[STAGE_FEATURE], dtype=object)))
+            out = self._predict_matrix(self._column_matrix(columns), groups, snapshots["as_of"])
         out.insert(0, "shipment_id", snapshots["shipment_id"].to_numpy())
         return out
 

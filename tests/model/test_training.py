@@ -154,3 +154,49 @@ def test_feature_matrix_gives_lightgbm_s_own_predictions(trained, small_data):
     odd[column] = pd.Categorical(["never-seen"] * len(odd))
     odd_matrix = feature_matrix(odd, booster.pandas_categorical)
     np.testing.assert_array_equal(booster.predict(odd_matrix), booster.predict(odd))
+    # a shared remapping cache must not confuse frames whose categories differ in order or set
+    cache: dict = {}
+    shuffled = x.copy()
+    for c in shuffled.columns:
+        if isinstance(shuffled[c].dtype, pd.CategoricalDtype):
+            shuffled[c] = shuffled[c].cat.reorder_categories(shuffled[c].cat.categories[::-1])
+    one_row = x.iloc[[7]].copy()
+    for c in one_row.columns:
+        if isinstance(one_row[c].dtype, pd.CategoricalDtype):
+            one_row[c] = one_row[c].cat.remove_unused_categories()
+    blank = x.iloc[:3].copy()
+    blank[column] = pd.Categorical([None] * 3)
+    for frame in (x, shuffled, one_row, odd, blank, x):
+        matrix = feature_matrix(frame, booster.pandas_categorical, cache)
+        np.testing.assert_array_equal(booster.predict(matrix), booster.predict(frame))
+
+
+def test_serving_path_without_a_frame_equals_the_frame_path(trained, small_data):
+    """`predict` goes from feature columns straight to LightGBM's matrix; it must give what
+    `build_features` -> `predict_features` (the path training evaluates) gives."""
+    from training.dataset import sample_snapshots
+
+    predictor = trained.predictor
+    snaps = sample_snapshots(small_data.tables, small_data.now).sample(400, random_state=1)
+    snaps = snaps[["shipment_id", "as_of"]].reset_index(drop=True)
+    direct = predictor.predict(small_data.tables, snaps)
+    x = predictor.features(small_data.tables, snaps)
+    framed = predictor.predict_features(x, snaps["as_of"])
+    framed.insert(0, "shipment_id", snaps["shipment_id"].to_numpy())
+    pd.testing.assert_frame_equal(direct, framed)
+    assert direct["reason_1"].notna().any() and direct["risk"].between(0, 1).all()
+
+
+def test_every_parcel_flagged_at_risk_gets_its_reasons(trained, small_data):
+    from dataclasses import replace
+
+    from training.dataset import sample_snapshots
+
+    snaps = sample_snapshots(small_data.tables, small_data.now).sample(2_000, random_state=2)
+    snaps = snaps[["shipment_id", "as_of"]].reset_index(drop=True)
+    lenient = replace(trained.predictor, threshold=0.1)  # under REASON_MIN_RISK
+    out = lenient.predict(small_data.tables, snaps)
+    flagged_low = out[out["at_risk"] & (out["risk"] < 0.2)]
+    assert len(flagged_low) >= 20
+    assert flagged_low["reason_1"].notna().mean() > 0.9
+    assert out.loc[~out["at_risk"], "reason_1"].isna().all()
