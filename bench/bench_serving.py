@@ -11,6 +11,7 @@ Prints Markdown tables for docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import subprocess
@@ -86,6 +87,8 @@ def in_process(bodies, batch, rate, batches):
     from training.tracking import load_predictor
 
     predictor = load_predictor(MODEL_URI)
+    gc.collect()  # as the service does after loading: keeps full collections out of the timing
+    gc.freeze()
 
     def predict(rows: list[dict[str, Any]]) -> None:
         shipments = [ShipmentIn.model_validate(r) for r in rows]
