@@ -9,8 +9,6 @@ module this one imports reads them (an import-linter contract enforces it).
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 import pandas as pd
 
@@ -23,7 +21,7 @@ from features.progress import progress_features
 from features.route import NetworkIndex, route_features
 from features.schema import FEATURES
 from features.snapshots import SMALL_BATCH, Columns, Snapshots, map_values, prepare
-from features.tables import Tables
+from features.tables import Tables, category_dtype
 from features.weather import weather_features
 
 
@@ -92,11 +90,6 @@ def _address(snap: Snapshots) -> Columns:
     return {name: values[codes] for name, values in per_shipment.items()}
 
 
-@lru_cache(maxsize=8192)
-def _category_dtype(categories: tuple[str, ...]) -> pd.CategoricalDtype:
-    return pd.CategoricalDtype(list(categories))
-
-
 def as_categorical(values: np.ndarray) -> pd.Categorical:
     """Categorical of strings, None where missing; fast for the few rows of a request."""
     if len(values) > SMALL_BATCH:
@@ -105,7 +98,7 @@ def as_categorical(values: np.ndarray) -> pd.Categorical:
     seen = list(dict.fromkeys(str(v) for v in values if v is not None and v == v))
     position = {v: i for i, v in enumerate(seen)}
     codes = np.array([position.get(str(v), -1) if v is not None else -1 for v in values])
-    return pd.Categorical.from_codes(codes, dtype=_category_dtype(tuple(seen)))
+    return pd.Categorical.from_codes(codes, dtype=category_dtype(tuple(seen)))
 
 
 def _conform(columns: Columns) -> pd.DataFrame:

@@ -71,6 +71,7 @@ def typed_frame(records: Sequence[Mapping[str, Any]], schema: TableSchema) -> pd
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _UTC_DTYPE = pd.DatetimeTZDtype("us", "UTC")
+_NAT = np.iinfo(np.int64).min  # NaT as datetime64 int64
 
 
 def utc_timestamps(values: list[Any]) -> Any:
@@ -82,20 +83,20 @@ def utc_timestamps(values: list[Any]) -> Any:
     return pd.array(np.array(micros, dtype=np.int64).view("M8[us]"), dtype=_UTC_DTYPE)
 
 
-_NAT = np.iinfo(np.int64).min
-
-
 def _categorical(values: list[Any]) -> pd.Categorical:
     """The categorical `pd.Categorical(values)` gives (sorted categories), built from codes."""
     present = sorted({v for v in values if not is_missing(v)})
     position = {v: k for k, v in enumerate(present)}
     codes = np.array([position.get(v, -1) for v in values], dtype=np.int32)
-    return pd.Categorical.from_codes(codes, dtype=_category_dtype(tuple(present)))
+    return pd.Categorical.from_codes(codes, dtype=category_dtype(tuple(present)))
 
 
-@functools.lru_cache(maxsize=4096)
-def _category_dtype(categories: tuple[Any, ...]) -> pd.CategoricalDtype:
-    # No values at all: object categories, as `conform` gives for an all-missing column.
+@functools.lru_cache(maxsize=8192)
+def category_dtype(categories: tuple[Any, ...]) -> pd.CategoricalDtype:
+    """The categorical dtype of these text categories, one object per set (cached).
+
+    No categories at all: object categories, as `conform` gives for an all-missing column.
+    """
     return pd.CategoricalDtype(pd.Index(list(categories), dtype="str" if categories else object))
 
 

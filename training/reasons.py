@@ -118,19 +118,18 @@ def reason_of(feature: str) -> str:
     return FAMILY_REASON[family]
 
 
-def reason_matrix(feature_names: list[str]) -> tuple[list[str], np.ndarray]:
-    """Reason codes and the (features x reasons) 0/1 matrix that sums contributions."""
-    codes, matrix = _reason_matrix(tuple(feature_names))
-    return list(codes), matrix.copy()
-
-
 @lru_cache(maxsize=16)
-def _reason_matrix(feature_names: tuple[str, ...]) -> tuple[tuple[str, ...], np.ndarray]:
-    # Cached: built per call it was a quarter of a one-parcel request's reason time.
+def reason_matrix(feature_names: tuple[str, ...]) -> tuple[tuple[str, ...], np.ndarray]:
+    """Reason codes and the (features x reasons) 0/1 matrix that sums contributions.
+
+    Cached (built per call it was a quarter of a one-parcel request's reason time), so the
+    matrix is read-only.
+    """
     codes = list(REASONS)
     matrix = np.zeros((len(feature_names), len(codes)))
     for i, name in enumerate(feature_names):
         matrix[i, codes.index(reason_of(name))] = 1.0
+    matrix.flags.writeable = False
     return tuple(codes), matrix
 
 
@@ -149,7 +148,7 @@ def top_reasons(
         Columns reason_1..top (code, or missing (NA) when fewer reasons push the risk up) and
         reason_1_share..top (share of all upward contributions, 0..1).
     """
-    codes, matrix = _reason_matrix(tuple(feature_names))
+    codes, matrix = reason_matrix(tuple(feature_names))
     by_reason = contrib[:, : len(feature_names)] @ matrix
     up = np.clip(by_reason, 0.0, None)
     total = up.sum(axis=1, keepdims=True)
