@@ -43,6 +43,7 @@ class BoosterParams:
 
     Attributes:
         num_leaves: Leaves per tree.
+        max_depth: Deepest split path (-1: unlimited).
         learning_rate: Shrinkage.
         n_rounds: Maximum boosting rounds (early stopping on the calibration fold cuts them).
         min_child_samples: Smallest leaf.
@@ -56,6 +57,7 @@ class BoosterParams:
     """
 
     num_leaves: int = 63
+    max_depth: int = -1
     learning_rate: float = 0.08
     n_rounds: int = 400
     min_child_samples: int = 100
@@ -71,6 +73,7 @@ class BoosterParams:
         """The LightGBM parameter dict for one objective."""
         return {
             "num_leaves": self.num_leaves,
+            "max_depth": self.max_depth,
             "learning_rate": self.learning_rate,
             "min_child_samples": self.min_child_samples,
             "feature_fraction": self.feature_fraction,

@@ -40,6 +40,7 @@ def search_space(trial: optuna.Trial, base: BoosterParams) -> BoosterParams:
     return dataclasses.replace(
         base,
         num_leaves=trial.suggest_int("num_leaves", 15, 255, log=True),
+        max_depth=trial.suggest_int("max_depth", 4, 12),  # caps num_leaves at 2^max_depth
         learning_rate=trial.suggest_float("learning_rate", 0.02, 0.2, log=True),
         min_child_samples=trial.suggest_int("min_child_samples", 20, 1000, log=True),
         feature_fraction=trial.suggest_float("feature_fraction", 0.5, 1.0),
