@@ -4,7 +4,9 @@ Run after `make demo` (it needs the champion in ./mlflow.db and data/simulated):
 `.venv/bin/python -m bench.bench_serving`. All three serve the same registered model
 (`models:/stallguard@champion`) on the same parcels:
 - single shipment with 10 scan events, one request at a time at a steady rate: p50/p99 ms;
-- 1,000-row batches: rows per second.
+- 1,000-row batches: rows per second;
+- in process, the same single requests back to back, and a fixed pure-Python loop timed back
+  to back and at the request rate: what idle gaps cost on this machine, model or not.
 Prints Markdown tables for docs/benchmarks.md.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import os
 import subprocess
 import sys
@@ -58,11 +61,11 @@ def batch_bodies(tables: Tables, rows: int) -> list[dict[str, Any]]:
 
 
 def steady(call: Callable[[dict[str, Any]], None], bodies: list[dict[str, Any]], rate: float):
-    """Latencies (ms) of one call per body, started at a fixed rate (no overlap)."""
+    """Latencies (ms) of one call per body, started at a fixed rate (no overlap; inf: no gaps)."""
     for body in bodies[:10]:  # warm-up
         call(body)
     out = []
-    gap = 1.0 / rate
+    gap = 1.0 / rate  # 0.0 for rate=inf
     for body in bodies:
         start = time.perf_counter()
         call(body)
@@ -70,6 +73,31 @@ def steady(call: Callable[[dict[str, Any]], None], bodies: list[dict[str, Any]],
         out.append(took * 1000)
         time.sleep(max(0.0, gap - took))
     return np.array(out)
+
+
+def idle_penalty(rate: float, n: int = 100) -> tuple[float, float]:
+    """Median ms of one fixed pure-Python loop: right after the same loop, and after an idle gap.
+
+    What the machine does to any request, with no Stallguard code involved. On this VM the
+    same loop has measured 4.2-7.0 ms from one minute to the next, and ~1.5x slower after the
+    core idled 20 ms or more (cpuidle driver haltpoll). The two are interleaved so a slow
+    minute weighs on both.
+    """
+
+    def work() -> float:
+        start = time.perf_counter()
+        total = 0
+        for i in range(100_000):
+            total += i * i
+        return (time.perf_counter() - start) * 1000
+
+    busy, after_gap = [], []
+    for _ in range(n):
+        work()
+        busy.append(work())
+        time.sleep(1.0 / rate)
+        after_gap.append(work())
+    return float(np.median(busy)), float(np.median(after_gap))
 
 
 def throughput(call: Callable[[list[dict[str, Any]]], None], batch: list[dict[str, Any]], n: int):
@@ -95,7 +123,9 @@ def in_process(bodies, batch, rate, batches):
         tables, snapshots = to_tables(shipments, pd.Timestamp.now(tz="UTC"))
         predictor.predict(tables, snapshots)
 
-    return steady(lambda b: predict([b]), bodies, rate), throughput(predict, batch, batches)
+    single = steady(lambda b: predict([b]), bodies, rate)
+    back_to_back = steady(lambda b: predict([b]), bodies, math.inf)
+    return single, throughput(predict, batch, batches), back_to_back
 
 
 def bentoml_service(bodies, batch, rate, batches, log: Path):
@@ -181,6 +211,7 @@ def main() -> None:
     for name, run in runs.items():
         print(f"running {name} ...", file=sys.stderr, flush=True)
         results[name] = run()
+    busy, idle = idle_penalty(args.rate)
     base = results["in-process predictor"][1]
     mlflow_rps = results["`mlflow models serve`"][1]
     print(
@@ -192,12 +223,19 @@ def main() -> None:
         "vs in-process | vs mlflow serve |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, (lat, rps) in results.items():
+    for name, (lat, rps, *_) in results.items():
         p50, p90, p99 = np.percentile(lat, [50, 90, 99])
         print(
             f"| {name} | {p50:.1f} | {p90:.1f} | {p99:.1f} | {rps:,.0f} | "
             f"{rps / base:.0%} | {rps / mlflow_rps:.2f}x |"
         )
+    b50, b90, b99 = np.percentile(results["in-process predictor"][2], [50, 90, 99])
+    print(
+        f"\nIn-process, the same single requests back to back (no idle gap): p50 {b50:.1f} ms, "
+        f"p90 {b90:.1f} ms, p99 {b99:.1f} ms.\nThe machine alone: a fixed pure-Python loop "
+        f"takes {busy:.2f} ms right after itself and {idle:.2f} ms after a {1000 / args.rate:g} ms "
+        f"idle gap ({idle / busy:.2f}x)."
+    )
 
 
 if __name__ == "__main__":
