@@ -13,7 +13,8 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.isotonic import IsotonicRegression
+
+from training.calibration import centered_isotonic
 
 QUANTILES = (0.1, 0.5, 0.9)
 # Risk can only rise with these (LightGBM monotone constraints): more rain, snow or wind, more
@@ -166,11 +167,8 @@ class RiskModel:
         return self.calibrate_on(self.raw(x_cal), y_cal)
 
     def calibrate_on(self, raw: np.ndarray, y: np.ndarray) -> RiskModel:
-        """Fit the isotonic map from held-out booster scores to outcomes."""
-        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-        iso.fit(raw, y)
-        self.calibration_x_ = np.asarray(iso.X_thresholds_, dtype=float)
-        self.calibration_y_ = np.asarray(iso.y_thresholds_, dtype=float)
+        """Fit the (centered) isotonic map from held-out booster scores to outcomes."""
+        self.calibration_x_, self.calibration_y_ = centered_isotonic(raw, y)
         return self
 
     def refit(self, x: pd.DataFrame, y: np.ndarray, n_train: int) -> RiskModel:

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.isotonic import IsotonicRegression
 
+from training.calibration import centered_isotonic
 from training.models import conformal_margin
 
 RECALIBRATION_FILE = "recalibration.json"
@@ -104,8 +104,7 @@ def fit_recalibration(
     late = (~on_time[settled]).astype(float)
     if len(np.unique(late)) < 2:
         return None
-    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-    iso.fit(recent["raw"].to_numpy()[settled], late)
+    risk_x, risk_y = centered_isotonic(recent["raw"].to_numpy()[settled], late)
     score = _scores(recent, at)
     groups = recent["group"].to_numpy()
     margins = {"*": conformal_margin(score, coverage)}
@@ -117,8 +116,8 @@ def fit_recalibration(
         model_key=model_key,
         fitted_at=at.isoformat(),
         days=float(days),
-        risk_x=[float(v) for v in iso.X_thresholds_],
-        risk_y=[float(v) for v in iso.y_thresholds_],
+        risk_x=[float(v) for v in risk_x],
+        risk_y=[float(v) for v in risk_y],
         margins=margins,
         risk_rows=int(settled.sum()),
         eta_rows=len(score),
