@@ -42,6 +42,42 @@ def eta_metrics(remaining_h: np.ndarray, quantiles: np.ndarray) -> dict[str, flo
     }
 
 
+THRESHOLD_GRID = np.round(np.arange(0.10, 0.9001, 0.005), 3)
+
+
+def _parcel_warnings(
+    shipment_id: np.ndarray,
+    late: np.ndarray,
+    hours_to_promise: np.ndarray,
+    risk: np.ndarray,
+    lead_h: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per parcel: late or not, and its highest risk at least `lead_h` before the promise.
+
+    A parcel with no snapshot that early gets -inf, so no threshold flags it.
+    """
+    frame = pd.DataFrame(
+        {
+            "sid": shipment_id,
+            "late": np.asarray(late).astype(bool),
+            "early_risk": np.where(np.asarray(hours_to_promise) >= lead_h, risk, -np.inf),
+        }
+    )
+    per = frame.groupby("sid", sort=False).agg(late=("late", "max"), top=("early_risk", "max"))
+    return per["late"].to_numpy(dtype=bool), per["top"].to_numpy(dtype=float)
+
+
+def _warning_curve(
+    late: np.ndarray, top: np.ndarray, thresholds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parcels flagged, late parcels flagged and late parcels, at each threshold."""
+    every = np.sort(top)
+    of_late = np.sort(top[late])
+    flagged = len(every) - np.searchsorted(every, thresholds, side="left")
+    caught = len(of_late) - np.searchsorted(of_late, thresholds, side="left")
+    return flagged, caught, np.full(len(thresholds), len(of_late))
+
+
 def early_warning(
     shipment_id: np.ndarray,
     late: np.ndarray,
@@ -56,17 +92,10 @@ def early_warning(
     has risk >= threshold. Recall: late parcels flagged / late parcels. Precision: late
     parcels flagged / parcels flagged.
     """
-    frame = pd.DataFrame(
-        {
-            "sid": shipment_id,
-            "late": late.astype(bool),
-            "flag": (risk >= threshold) & (hours_to_promise >= lead_h),
-        }
+    parcel_late, top = _parcel_warnings(shipment_id, late, hours_to_promise, risk, lead_h)
+    flagged, caught, late_n = (
+        int(v[0]) for v in _warning_curve(parcel_late, top, np.array([threshold]))
     )
-    per = frame.groupby("sid", sort=False).agg(late=("late", "max"), flag=("flag", "max"))
-    flagged = int(per["flag"].sum())
-    caught = int((per["flag"] & per["late"]).sum())
-    late_n = int(per["late"].sum())
     return {
         "early_warning_recall_12h": caught / late_n if late_n else float("nan"),
         "early_warning_precision": caught / flagged if flagged else float("nan"),
@@ -83,21 +112,23 @@ def choose_threshold(
 ) -> float:
     """The alert threshold: best early-warning recall with precision >= `min_precision`.
 
-    Chosen on the calibration fold, never on the evaluation fold. Falls back to the
-    threshold of best F1 when no threshold reaches the precision.
+    Searched on `THRESHOLD_GRID` (0.10-0.90 in steps of 0.005) on the calibration fold, never
+    on the evaluation fold. Falls back to the threshold of best F1 when no threshold reaches
+    the precision.
     """
-    best, best_recall, best_f1, f1_threshold = 0.5, -1.0, -1.0, 0.5
-    for threshold in np.round(np.arange(0.10, 0.91, 0.025), 3):
-        m = early_warning(shipment_id, late, hours_to_promise, risk, float(threshold))
-        recall, precision = m["early_warning_recall_12h"], m["early_warning_precision"]
-        if np.isnan(recall) or np.isnan(precision):
-            continue
-        f1 = 2 * recall * precision / (recall + precision) if recall + precision else 0.0
-        if f1 > best_f1:
-            best_f1, f1_threshold = f1, float(threshold)
-        if precision >= min_precision and recall > best_recall:
-            best, best_recall = float(threshold), recall
-    return best if best_recall >= 0 else f1_threshold
+    parcel_late, top = _parcel_warnings(shipment_id, late, hours_to_promise, risk, EARLY_WARNING_H)
+    flagged, caught, late_n = _warning_curve(parcel_late, top, THRESHOLD_GRID)
+    if not late_n[0] or not flagged.any():
+        return 0.5
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = caught / late_n
+        precision = np.where(flagged > 0, caught / flagged, np.nan)
+        f1 = np.nan_to_num(2 * recall * precision / (recall + precision))
+    keeps = precision >= min_precision
+    if keeps.any():
+        # The lowest threshold of the best recall: recall only falls as the threshold rises.
+        return float(THRESHOLD_GRID[np.flatnonzero(keeps)[np.argmax(recall[keeps])]])
+    return float(THRESHOLD_GRID[np.argmax(f1)])
 
 
 def slice_table(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:

@@ -113,3 +113,23 @@ def test_stage_metrics_report_each_stage_with_errors_in_days():
     assert out["handoff_eta_p10_p90_coverage"] == 0.5
     assert out["purchase_baseline_promise_mae_d"] == pytest.approx((48 + 72 + 24) / 3 / 24)
     assert out["purchase_snapshots"] == 4 and "x_risk_roc_auc" not in out
+
+
+def test_threshold_is_the_lowest_point_of_the_fine_grid_that_keeps_the_precision():
+    from training.metrics import THRESHOLD_GRID
+
+    rng = np.random.default_rng(5)
+    n = 6_000
+    sid = rng.integers(0, 1_500, n).astype(str)
+    late = np.isin(sid, sid[:300])
+    risk = np.clip(np.where(late, 0.45, 0.25) + rng.normal(0, 0.12, n), 0, 1)
+    hours = rng.uniform(0, 60, n)
+    chosen = choose_threshold(sid, late, hours, risk, min_precision=0.5)
+    # The reference: the per-threshold definition of early_warning, one grid point at a time.
+    keeps = [
+        t
+        for t in THRESHOLD_GRID
+        if early_warning(sid, late, hours, risk, float(t))["early_warning_precision"] >= 0.5
+    ]
+    assert chosen == pytest.approx(min(keeps))
+    assert chosen not in np.round(np.arange(0.10, 0.91, 0.025), 3)  # finer than the old grid
