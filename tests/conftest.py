@@ -11,7 +11,9 @@ from features.sources.synthetic import SimulatedWorld, SimulationConfig, simulat
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
-# Large enough for stable calibration rates, small enough to build in a few seconds.
+# Six months (July-December 2025) at 60k parcels: large enough for stable calibration rates,
+# small enough to build in a few seconds. The 13-month default world is checked by hand
+# (docs/simulator.md): a year holds more regional stoppages, so its rates vary more by seed.
 CALIBRATION_CONFIG = SimulationConfig(
     shipments=60_000, start=dt.date(2025, 7, 1), days=180, seed=11
 )
@@ -25,7 +27,7 @@ def world_config() -> SimulationConfig:
 
 @pytest.fixture(scope="session")
 def world(world_config: SimulationConfig) -> SimulatedWorld:
-    """The calibration world (the default world's shape at a smaller volume)."""
+    """The calibration world: 6 months at 60k parcels (docs/simulator.md)."""
     return simulate(world_config)
 
 
@@ -39,7 +41,9 @@ def shared_data() -> Path:
 
 # --- Model lifecycle: one small world, one trained model, one temporary MLflow store ---------
 
-SMALL_WORLD = SimulationConfig(shipments=8_000, start=dt.date(2025, 9, 1), days=60, seed=3)
+# July-August: a two-month world through the Chuseok rush leaves its calibration fold in the
+# rush and its evaluation after it, which even the full recipe cannot calibrate.
+SMALL_WORLD = SimulationConfig(shipments=8_000, start=dt.date(2025, 7, 1), days=60, seed=3)
 
 
 @pytest.fixture(scope="session")

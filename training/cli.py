@@ -49,8 +49,8 @@ def simulate_command(
     shipments: Annotated[int, typer.Option(min=1, help="Parcels to create.")] = 100_000,
     start: Annotated[
         dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="First local day (YYYY-MM-DD).")
-    ] = dt.datetime(2025, 7, 1),
-    days: Annotated[int, typer.Option(min=7, help="Length of the world in days.")] = 180,
+    ] = dt.datetime(2024, 12, 1),
+    days: Annotated[int, typer.Option(min=7, help="Length of the world in days.")] = 393,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same world.")] = 7,
     weather_csv: Annotated[
         Path | None,
