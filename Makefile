@@ -16,6 +16,7 @@ SHIPMENTS ?= 100000
 START ?= 2024-12-01
 DAYS ?= 393
 SEED ?= 7
+SIMULATE = $(BIN)/stallguard simulate --out $(DATA) --shipments $(SHIPMENTS) --start $(START) --days $(DAYS) --seed $(SEED)
 PYTEST_ARGS ?=
 
 CONTEXT ?= data/context
@@ -40,17 +41,17 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 install: $(VENV)/.installed ## Create .venv with the locked dependencies
 
 demo: install ## Simulate, train, promote, score; then serve the champion and ask it about parcels
-	$(BIN)/stallguard simulate --out $(DATA) --shipments $(SHIPMENTS) --start $(START) --days $(DAYS) --seed $(SEED)
+	$(SIMULATE)
 	$(BIN)/stallguard train --data $(DATA)
 	$(BIN)/stallguard promote
 	$(BIN)/stallguard score --data $(DATA) --out $(SCORES) --top 10
 	$(BIN)/stallguard serve-demo --data $(DATA)
 
 simulate: install ## Simulate a world: make simulate DATA=dir SHIPMENTS=n START=day DAYS=d SEED=s
-	$(BIN)/stallguard simulate --out $(DATA) --shipments $(SHIPMENTS) --start $(START) --days $(DAYS) --seed $(SEED)
+	$(SIMULATE)
 
 train: install ## Train on DATA (simulated first if missing), register, promote if the gate passes
-	@test -f $(DATA)/shipments.parquet || $(BIN)/stallguard simulate --out $(DATA) --shipments $(SHIPMENTS) --start $(START) --days $(DAYS) --seed $(SEED)
+	@test -f $(DATA)/shipments.parquet || $(SIMULATE)
 	$(BIN)/stallguard train --data $(DATA)
 	$(BIN)/stallguard promote
 

@@ -41,17 +41,27 @@ def main() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
+_DEFAULT_START = dt.datetime.combine(SimulationConfig.start, dt.time())
+
+
 @app.command("simulate")
 def simulate_command(
     out: Annotated[Path, typer.Option(help="Directory to write the Tables (Parquet) into.")] = Path(
         "data/simulated"
     ),
-    shipments: Annotated[int, typer.Option(min=1, help="Parcels to create.")] = 100_000,
+    # Defaults: the default world, as SimulationConfig defines it.
+    shipments: Annotated[
+        int, typer.Option(min=1, help="Parcels to create.")
+    ] = SimulationConfig.shipments,
     start: Annotated[
         dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="First local day (YYYY-MM-DD).")
-    ] = dt.datetime(2024, 12, 1),
-    days: Annotated[int, typer.Option(min=7, help="Length of the world in days.")] = 393,
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same world.")] = 7,
+    ] = _DEFAULT_START,
+    days: Annotated[
+        int, typer.Option(min=7, help="Length of the world in days.")
+    ] = SimulationConfig.days,
+    seed: Annotated[
+        int, typer.Option(help="Random seed; the same seed gives the same world.")
+    ] = SimulationConfig.seed,
     weather_csv: Annotated[
         Path | None,
         typer.Option(

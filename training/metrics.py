@@ -69,13 +69,12 @@ def _parcel_warnings(
 
 def _warning_curve(
     late: np.ndarray, top: np.ndarray, thresholds: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Parcels flagged, late parcels flagged and late parcels, at each threshold."""
-    every = np.sort(top)
+) -> tuple[np.ndarray, np.ndarray]:
+    """Parcels flagged, and late parcels flagged, at each threshold."""
+    flagged = len(top) - np.searchsorted(np.sort(top), thresholds, side="left")
     of_late = np.sort(top[late])
-    flagged = len(every) - np.searchsorted(every, thresholds, side="left")
     caught = len(of_late) - np.searchsorted(of_late, thresholds, side="left")
-    return flagged, caught, np.full(len(thresholds), len(of_late))
+    return flagged, caught
 
 
 def early_warning(
@@ -93,9 +92,8 @@ def early_warning(
     parcels flagged / parcels flagged.
     """
     parcel_late, top = _parcel_warnings(shipment_id, late, hours_to_promise, risk, lead_h)
-    flagged, caught, late_n = (
-        int(v[0]) for v in _warning_curve(parcel_late, top, np.array([threshold]))
-    )
+    flagged, caught = (int(v[0]) for v in _warning_curve(parcel_late, top, np.array([threshold])))
+    late_n = int(parcel_late.sum())
     return {
         "early_warning_recall_12h": caught / late_n if late_n else float("nan"),
         "early_warning_precision": caught / flagged if flagged else float("nan"),
@@ -117,17 +115,18 @@ def choose_threshold(
     the precision.
     """
     parcel_late, top = _parcel_warnings(shipment_id, late, hours_to_promise, risk, EARLY_WARNING_H)
-    flagged, caught, late_n = _warning_curve(parcel_late, top, THRESHOLD_GRID)
-    if not late_n[0] or not flagged.any():
+    flagged, caught = _warning_curve(parcel_late, top, THRESHOLD_GRID)
+    late_n = int(parcel_late.sum())
+    if not late_n or not flagged.any():
         return 0.5
     with np.errstate(invalid="ignore", divide="ignore"):
         recall = caught / late_n
         precision = np.where(flagged > 0, caught / flagged, np.nan)
         f1 = np.nan_to_num(2 * recall * precision / (recall + precision))
-    keeps = precision >= min_precision
-    if keeps.any():
-        # The lowest threshold of the best recall: recall only falls as the threshold rises.
-        return float(THRESHOLD_GRID[np.flatnonzero(keeps)[np.argmax(recall[keeps])]])
+    keeps = np.flatnonzero(precision >= min_precision)
+    if len(keeps):
+        # Recall only falls as the threshold rises: the lowest threshold kept has the best.
+        return float(THRESHOLD_GRID[keeps[0]])
     return float(THRESHOLD_GRID[np.argmax(f1)])
 
 
