@@ -17,6 +17,7 @@ from features.calendar import calendar_features
 from features.context import Context, build_context
 from features.history import history_features
 from features.hub_load import hub_load_features
+from features.order import order_features
 from features.progress import progress_features
 from features.route import NetworkIndex, route_features
 from features.schema import FEATURES
@@ -74,6 +75,7 @@ def feature_columns(
     columns.update(_address(snap))
     columns.update(calendar_features(snap))
     columns.update(history_features(snap, ctx, columns["route_lane"]))
+    columns.update(order_features(snap))
     return columns
 
 

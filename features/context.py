@@ -5,8 +5,9 @@ lane has been) come from here. Every series is cumulative over time boundaries, 
 snapshot reads the last boundary at or before its `as_of`:
 
 - hub load: hourly boundaries; a snapshot sees events before the last full hour <= as_of;
-- histories (lane, seller, postcode, normal scan gaps): UTC-day boundaries; a snapshot sees
-  shipments and events completed before the start of its UTC day;
+- histories (lane, seller, postcode, normal scan gaps, missed promises): UTC-day boundaries; a
+  snapshot sees shipments and events completed (promises fallen due) before the start of its
+  UTC day;
 - weather: observations of completed local days and forecasts issued by the local day.
 
 Training builds one context over the whole history and joins it point-in-time. Serving
@@ -31,8 +32,10 @@ T = TypeVar("T")
 HOUR, DAY = 3600, 86400
 HISTORY_DAYS = 28  # trailing window of lane and seller histories
 POSTCODE_DAYS = 90  # failed-attempt history per postcode area needs a longer window
+DUE_DAYS = 2  # missed promises: a short window, so a stoppage or storm shows within a day
 TRANSIT_BIN_H, TRANSIT_BINS = 4, 60  # lane transit-time histogram: 4 h bins up to 240 h
 GAP_BIN_H, GAP_BINS = 1, 120  # scan-gap histogram: 1 h bins up to 120 h
+SERIES = ("lane", "seller", "postcode", "gaps", "due")  # the daily series a context holds
 IN_EVENTS = ("HUB_IN", "TERMINAL_IN")
 OUT_EVENTS = ("HUB_OUT", "DELIVERED")
 
@@ -77,6 +80,7 @@ class Context:
     seller: DailySeries
     postcode: DailySeries
     gaps: DailySeries
+    due: DailySeries
     weather_daily: pd.DataFrame
     weather_forecast: pd.DataFrame
     network: pd.DataFrame
@@ -94,7 +98,7 @@ class Context:
         root.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, np.ndarray] = {}
         meta: dict[str, object] = {"as_of": None if self.as_of is None else self.as_of.isoformat()}
-        for name in ("lane", "seller", "postcode", "gaps"):
+        for name in SERIES:
             series: DailySeries = getattr(self, name)
             meta[f"{name}.first_day"] = series.first_day
             meta[f"{name}.keys"] = series.keys.astype("str").tolist()
@@ -142,6 +146,7 @@ class Context:
             seller=series("seller"),
             postcode=series("postcode"),
             gaps=series("gaps"),
+            due=series("due"),
             weather_daily=pd.read_parquet(root / "weather_daily.parquet"),
             weather_forecast=pd.read_parquet(root / "weather_forecast.parquet"),
             network=pd.read_parquet(root / "network.parquet"),
@@ -185,6 +190,7 @@ def build_context(tables: Tables, as_of: pd.Timestamp | None = None) -> Context:
         seller=_seller_history(ships, events, days),
         postcode=_postcode_history(ships, events, days),
         gaps=_gap_history(events, days),
+        due=_due_history(ships, days),
         weather_daily=tables.weather_daily,
         weather_forecast=tables.weather_forecast,
         network=tables.network,
@@ -324,6 +330,34 @@ def _postcode_history(
         days,
         POSTCODE_DAYS,
         {"attempts": np.ones(2 * len(day)), "failed": np.tile(failed, 2)},
+    )
+    return DailySeries(days[0], keys, sums)
+
+
+def _due_history(ships: pd.DataFrame, days: tuple[int, int]) -> DailySeries:
+    """Promises that fell due per UTC day, and how many were missed, by destination and origin.
+
+    A promise's fate is known the moment it falls due (delivered by then or not), so this
+    follows a stoppage or a storm a day after it starts, where lane histories wait for the
+    late parcels to be delivered. Keys: `d:<dest region>`, `o:<origin region>` and `*`.
+    """
+    due = ships[ships["final_status"].astype("str") != "CANCELED"]
+    promised = seconds(due["promised_at"])
+    delivered = seconds(due["delivered_at"])
+    missed = ~(delivered <= promised)  # not delivered (yet) by the promise: missed
+    day = np.floor(promised / DAY).astype(np.int64)
+    # An unknown region pools under "?", a key no snapshot reads (it takes the prior).
+    dest = ("d:" + due["dest_region"].astype("str").fillna("?")).to_numpy(dtype=object)
+    origin = ("o:" + due["origin_region"].astype("str").fillna("?")).to_numpy(dtype=object)
+    keys = pd.Index(np.unique(np.concatenate([dest, origin, ["*"]])))
+    star = np.full(len(due), keys.get_loc("*"))
+    sums = _windowed(
+        np.tile(day, 3),
+        np.concatenate([keys.get_indexer(dest), keys.get_indexer(origin), star]),
+        len(keys),
+        days,
+        DUE_DAYS,
+        {"n": np.ones(3 * len(due)), "missed": np.tile(missed.astype(float), 3)},
     )
     return DailySeries(days[0], keys, sums)
 

@@ -1,8 +1,10 @@
-"""History family: how this lane, seller and postcode area have done lately.
+"""History family: how this lane, seller, postcode area and region have done lately.
 
 From shipments and scans completed before the snapshot's UTC day, over trailing windows
-(28 days; 90 for postcode areas). Thin keys are smoothed toward the network-wide value
-(`*`) with a pseudo-count, so a new lane or seller gets the network's numbers, not noise.
+(28 days; 90 for postcode areas; 2 for the promises missed at the destination and origin,
+which tell a disruption from a slow lane within a day). Thin keys are smoothed toward the
+network-wide value (`*`) with a pseudo-count, so a new lane or seller gets the network's
+numbers, not noise.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import pandas as pd
 from features.context import TRANSIT_BIN_H, Context, DailySeries, postcode_area
 from features.snapshots import Columns, Snapshots, map_values
 
-LANE_PRIOR, SELLER_PRIOR, POSTCODE_PRIOR = 20.0, 10.0, 50.0
+LANE_PRIOR, SELLER_PRIOR, POSTCODE_PRIOR, DUE_PRIOR = 20.0, 10.0, 50.0, 20.0
 MIN_LANE_FOR_QUANTILES = 10
 
 
@@ -35,6 +37,17 @@ def _quantile(hist: np.ndarray, q: float) -> np.ndarray:
     total = hist.sum(axis=1)
     b = (np.cumsum(hist, axis=1) >= q * total[:, None]).argmax(axis=1)
     return np.where(total > 0, (b + 0.5) * TRANSIT_BIN_H, np.nan)
+
+
+def _prefixed(prefix: str, regions: np.ndarray) -> np.ndarray:
+    """Region keys of the missed-promise series (None stays None: an unknown region)."""
+    return np.array(
+        [
+            None if r is None or r != r else prefix + str(r)
+            for r in np.asarray(regions, dtype=object)
+        ],
+        dtype=object,
+    )
 
 
 def history_features(snap: Snapshots, context: Context, lane: np.ndarray) -> Columns:
@@ -69,7 +82,20 @@ def history_features(snap: Snapshots, context: Context, lane: np.ndarray) -> Col
     )
     g_att, g_fail = _value(areas, "attempts", p_row, p_star), _value(areas, "failed", p_row, p_star)
     g_fail_rate = np.where(g_att > 0, g_fail / np.maximum(g_att, 1), np.nan)
+    due = context.due
+    d_row, d_col, d_star = _lookup(context, "due", _prefixed("d:", snap.column("dest_region")), day)
+    _, o_col, _ = _lookup(context, "due", _prefixed("o:", snap.column("origin_region")), day)
+    g_due, g_missed = _value(due, "n", d_row, d_star), _value(due, "missed", d_row, d_star)
+    g_missed_rate = np.where(g_due > 0, g_missed / np.maximum(g_due, 1), np.nan)
+
+    def missed_rate(col: np.ndarray) -> np.ndarray:
+        n_due, missed = _value(due, "n", d_row, col), _value(due, "missed", d_row, col)
+        return (missed + DUE_PRIOR * g_missed_rate) / (n_due + DUE_PRIOR)
+
     return {
+        "hist_dest_missed_rate": missed_rate(d_col),
+        "hist_origin_missed_rate": missed_rate(o_col),
+        "hist_network_missed_rate": g_missed_rate,
         "hist_lane_late_rate": (late + LANE_PRIOR * g_rate) / (n + LANE_PRIOR),
         "hist_lane_n": n,
         "hist_lane_transit_p50_h": _quantile(hist, 0.5),

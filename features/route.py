@@ -109,6 +109,8 @@ def route_features(snap: Snapshots, index: NetworkIndex) -> Columns:
         "route_is_remote": map_values(snap.column("dest_region"), index.remote).astype(float),
         "route_service_level": np.asarray(snap.column("service_level"), dtype=object),
         "route_weight_kg": snap.column("weight_kg").astype(float),
+        "route_dest_lat": d_lat,
+        "route_dest_lon": d_lon,
         "_origin_hub": origin_hub,
         "_dest_hub": dest_hub,
     }

@@ -107,6 +107,20 @@ SHIPMENTS = TableSchema(
         Column("declared_value", "float", "Declared value of the goods.", True, 0),
         Column("seller_id", "str", "Sender (merchant) id.", nullable=True),
         Column(
+            "payment_type",
+            "category",
+            "How the order was paid (e.g. credit_card, boleto, voucher); open vocabulary.",
+            nullable=True,
+        ),
+        Column(
+            "payment_installments",
+            "float",
+            "Number of installments the payment is split into.",
+            True,
+            0,
+            120,
+        ),
+        Column(
             "delivered_at",
             "timestamp",
             "When it was delivered (UTC); empty while in flight or if never delivered.",
@@ -203,7 +217,7 @@ def validate(tables: Tables) -> ValidationResult:
 # --- Features (DESIGN.md section 4) ----------------------------------------------------------
 FeatureKind = Literal["numeric", "category"]
 
-FAMILIES = ("route", "progress", "hub_load", "weather", "address", "calendar", "history")
+FAMILIES = ("route", "progress", "hub_load", "weather", "address", "calendar", "history", "order")
 
 
 @dataclass(frozen=True)
@@ -229,6 +243,7 @@ _STATIC = "static shipment fields known at creation"
 _EVENTS = "scan events with event_time <= as_of"
 _HUBS = "scan events before the last full hour <= as_of (all shipments)"
 _DONE = "shipments/events completed before the UTC day of as_of"
+_DUE = "promises that fell due before the UTC day of as_of (missed: not delivered by then)"
 _OBS = "observations of local days completed by as_of"
 _FC = "forecasts issued on or before the local day of as_of"
 
@@ -250,6 +265,18 @@ FEATURES: tuple[Feature, ...] = (
     _f("route_is_remote", "route", "Destination is a remote region.", _STATIC),
     _f("route_service_level", "route", "Service level of the promise.", _STATIC, "category"),
     _f("route_weight_kg", "route", "Parcel weight.", _STATIC),
+    _f(
+        "route_dest_lat",
+        "route",
+        "Destination latitude (the region's terminal if missing).",
+        _STATIC,
+    ),
+    _f(
+        "route_dest_lon",
+        "route",
+        "Destination longitude (the region's terminal if missing).",
+        _STATIC,
+    ),
     # progress
     _f("prog_last_event", "progress", "Type of the last scan.", _EVENTS, "category"),
     _f("prog_last_location", "progress", "Location of the last scan.", _EVENTS, "category"),
@@ -381,6 +408,29 @@ FEATURES: tuple[Feature, ...] = (
         _DONE,
     ),
     _f("hist_seller_n", "history", "Seller pickups in the trailing window.", _DONE),
+    _f(
+        "hist_dest_missed_rate",
+        "history",
+        "Share of promises to the destination region that fell due in the last 2 days and were "
+        "missed, smoothed.",
+        _DUE,
+    ),
+    _f(
+        "hist_origin_missed_rate",
+        "history",
+        "Share of promises from the origin region due in the last 2 days that were missed.",
+        _DUE,
+    ),
+    _f(
+        "hist_network_missed_rate",
+        "history",
+        "Share of all promises due in the last 2 days that were missed.",
+        _DUE,
+    ),
+    # order
+    _f("order_value", "order", "Declared value of the goods (the order's payment total).", _STATIC),
+    _f("order_payment_type", "order", "How the order was paid.", _STATIC, "category"),
+    _f("order_installments", "order", "Installments the payment is split into.", _STATIC),
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 CATEGORICAL_FEATURES: tuple[str, ...] = tuple(f.name for f in FEATURES if f.kind == "category")

@@ -72,6 +72,11 @@ REASONS = {
         ),
         Reason("SELLER", "판매자의 발송이 늦어지고 있습니다", "The seller is slow to hand over"),
         Reason(
+            "ORDER",
+            "결제 방식이나 주문 내용상 출고 준비가 늦어질 수 있습니다",
+            "Orders paid or made up like this one are often slow to ship",
+        ),
+        Reason(
             "LANE_DELAYS",
             "이 구간에서 최근 지연이 잦았습니다",
             "Recent delays on this route",
@@ -87,6 +92,7 @@ FAMILY_REASON = {
     "address": "ADDRESS",
     "calendar": "PEAK_SEASON",
     "history": "LANE_DELAYS",
+    "order": "ORDER",
 }
 # Features that speak for a more specific reason than their family.
 FEATURE_REASON = {

@@ -106,7 +106,7 @@ def read_olist(
     )
 
     origin = _origins(root, orders, geo, report)
-    value = _order_values(root, orders, report)
+    value, payment_type, installments = _payments(root, orders, report)
 
     created = _local_to_utc(orders["order_purchase_timestamp"])
     promised_day = pd.to_datetime(orders["order_estimated_delivery_date"]).dt.normalize()
@@ -133,6 +133,8 @@ def read_olist(
             "weight_kg": origin["weight_kg"].to_numpy(),
             "declared_value": value.to_numpy(),
             "seller_id": origin["seller_id"].to_numpy(),
+            "payment_type": payment_type.to_numpy(),
+            "payment_installments": installments.to_numpy(),
             "delivered_at": delivered.to_numpy(),
             "final_status": status.to_numpy(),
         }
@@ -237,16 +239,28 @@ def _origins(
     return out
 
 
-def _order_values(root: Path, orders: pd.DataFrame, report: ImportReport) -> pd.Series:
+def _payments(
+    root: Path, orders: pd.DataFrame, report: ImportReport
+) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Per order: the total paid, the main payment's type, and its installments."""
     payments = _read(root, "payments", dtype={"order_id": str})
     if payments.empty:
         report.add("no payments (value unknown)", len(orders))
-        return pd.Series(np.nan, index=orders.index)
+        missing = pd.Series(np.nan, index=orders.index)
+        return missing, pd.Series(None, index=orders.index, dtype=object), missing
     paid = pd.to_numeric(payments["payment_value"], errors="coerce")
     total = paid.groupby(payments["order_id"]).sum(min_count=1)
+    # The largest payment says how the order was paid (vouchers often top up a card).
+    main = payments.assign(paid=paid).sort_values("paid", ascending=False)
+    main = main.drop_duplicates("order_id").set_index("order_id")
+    installments = pd.to_numeric(main["payment_installments"], errors="coerce")
     value = orders["order_id"].map(total)
     report.add("no payments (value unknown)", value.isna().sum())
-    return value
+    return (
+        value,
+        orders["order_id"].map(main["payment_type"]),
+        orders["order_id"].map(installments),
+    )
 
 
 def _events(orders: pd.DataFrame, shipments: pd.DataFrame) -> pd.DataFrame:

@@ -103,3 +103,27 @@ def test_unknown_shipment_in_snapshots_is_a_clear_error(small):
                 {"shipment_id": ["NOPE"], "as_of": [pd.Timestamp("2025-07-10", tz="UTC")]}
             ),
         )
+
+
+def test_a_stoppage_shows_in_the_destinations_missed_promises_within_days(world):
+    """The missed-promise rate reads promises as they fall due: a stopped region's rate rises
+    while the stoppage lasts, and nothing of the stoppage is visible before it starts."""
+    ships = world.tables.shipments
+    parcels = ships["dest_region"].astype("str").value_counts()
+    stops = world.stoppages.assign(
+        days=(world.stoppages["last_day"] - world.stoppages["first_day"]).dt.days,
+        parcels=world.stoppages["region"].map(parcels),
+    )
+    stop = stops.sort_values(["days", "parcels"], ascending=False).iloc[0]  # long, busy
+    region = stop["region"]
+    heading = ships.loc[ships["dest_region"].astype("str") == region, "shipment_id"].head(20)
+    first = pd.Timestamp(stop["first_day"]).tz_localize("Asia/Seoul").tz_convert("UTC")
+    last = pd.Timestamp(stop["last_day"]).tz_localize("Asia/Seoul").tz_convert("UTC")
+
+    def rate(at: pd.Timestamp) -> float:
+        snaps = pd.DataFrame({"shipment_id": heading.to_numpy(), "as_of": at})
+        return float(build_features(world.tables, snaps)["hist_dest_missed_rate"].mean())
+
+    before = rate(first - pd.Timedelta(days=7))
+    during = rate(min(first + pd.Timedelta(days=3), last + pd.Timedelta(days=1)))
+    assert during > before + 0.1, (before, during)

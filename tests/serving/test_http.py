@@ -75,6 +75,17 @@ def test_bad_requests_get_4xx_naming_the_problem(server, body):
     assert bad_lang.status_code in (400, 422) and "lang" in bad_lang.text
 
 
+def test_payment_attributes_are_optional_inputs_checked_by_field(server, body):
+    client, _ = server
+    rows = body(2)
+    rows[0].update(payment_type="boleto", payment_installments=3)
+    answer = client.post("/predict", json={"shipments": rows})
+    assert answer.status_code == 200, answer.text
+    rows[1]["payment_installments"] = 500
+    too_many = client.post("/predict", json={"shipments": rows})
+    assert too_many.status_code in (400, 422) and "payment_installments" in too_many.text
+
+
 def test_unknown_categories_are_answered(server, body):
     client, _ = server
     rows = body(2)

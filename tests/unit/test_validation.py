@@ -272,3 +272,22 @@ def test_typed_frame_matches_pandas_on_missing_and_mixed_values():
     assert list(frame["event_type"]) == ["HUB_IN", "CREATED"]
     assert frame["region"].isna().all() and frame["region"].cat.categories.dtype == object
     assert frame["location_id"].isna().all()
+
+
+def test_payment_attributes_are_optional_checked_and_reported_by_field():
+    ships = _shipments(4)
+    result = _check(ships)  # a source without payments: the columns are simply missing
+    assert result.ok and result.tables.shipments["payment_installments"].isna().all()
+    ships = ships.assign(payment_type=["boleto", "credit_card", None, "voucher"])
+    ships["payment_installments"] = [1.0, 10.0, None, -2.0]
+    ships.loc[1, "payment_installments"] = 500.0
+    result = _check(ships)
+    rejected = sorted(result.rejections[["row_key", "column", "rule"]].to_numpy().tolist())
+    assert rejected == [
+        ["S1", "payment_installments", "above maximum 120"],
+        ["S3", "payment_installments", "below minimum 0"],
+    ]
+    kept = result.tables.shipments
+    assert kept["shipment_id"].tolist() == ["S0", "S2"]
+    assert kept["payment_type"].tolist()[0] == "boleto" and pd.isna(kept["payment_type"][1])
+    assert kept["payment_type"].dtype == "category"
