@@ -69,9 +69,15 @@ def fast_config():
 
     # One thread: two xdist workers on two cores, each with LightGBM on all cores, contend.
     params = BoosterParams(n_rounds=80, num_leaves=31, min_child_samples=50, threads=1)
-    # Rolling recalibration is off by default (docs/model.md); the tests exercise it.
+    # Rolling recalibration is off by default (docs/model.md); the tests exercise it. The
+    # two-month world's calibration fold is short enough to be cross-fitted by default; the
+    # tests keep the calibration fold (test_refit.py cross-fits on purpose).
     return TrainConfig(
-        params=params, eta_params=params, eta_max_rows=40_000, recalibration_days=21.0
+        params=params,
+        eta_params=params,
+        eta_max_rows=40_000,
+        recalibration_days=21.0,
+        cross_fit_blocks=0,
     )
 
 

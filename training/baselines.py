@@ -1,8 +1,10 @@
-"""Baselines logged next to every model: the promise, the lane median, and an oracle.
+"""Baselines logged next to every model: the promise, the lane median, and two oracles.
 
-The promise and lane-median ETAs are what a carrier shows without a model; the oracle is the
-same learner also given the simulator's hidden causes (which cause touched the parcel), so
-it bounds what any features could reach. Only training uses the oracle; it never ships.
+The promise and lane-median ETAs are what a carrier shows without a model. The oracles are the
+same learner given more than any deployed model could have: the foresight oracle the hidden
+states as they stood at `as_of` (training/foresight.py), the hindsight oracle the simulator's
+hidden causes (which cause touched the parcel, known only after the fact). Only training uses
+them; they never ship.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def oracle_roc_auc(
     calibrate: np.ndarray,
     evaluate: np.ndarray,
 ) -> float:
-    """ROC-AUC on the evaluation fold of the risk learner given the hidden causes too."""
+    """ROC-AUC on the evaluation fold of the risk learner given `hidden`'s columns too."""
     xo = pd.concat([x.reset_index(drop=True), hidden.reset_index(drop=True)], axis=1)
     booster = fit_booster(
         params, {"objective": "binary"}, xo[train], y[train], xo[calibrate], y[calibrate]

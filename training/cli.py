@@ -161,6 +161,22 @@ def train_command(
     register: Annotated[
         bool, typer.Option(help="Register the model as the new challenger.")
     ] = True,
+    cross_fit_blocks: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Calibrate the backtest on held-out scores cross-fitted over this many time "
+            "blocks (0: on the calibration fold; default: cross-fit when that fold is shorter "
+            "than 60 days; see docs/model.md).",
+        ),
+    ] = None,
+    refit: Annotated[
+        bool,
+        typer.Option(
+            help="After the backtest, refit on everything known at the data's end and register "
+            "that (--no-refit registers the backtest's own model; see docs/model.md)."
+        ),
+    ] = True,
     recalibration_days: Annotated[
         float,
         typer.Option(
@@ -176,7 +192,11 @@ def train_command(
     from training.train import train
 
     config = TrainConfig.for_source(
-        source, max_train_snapshots=max_train_snapshots, recalibration_days=recalibration_days
+        source,
+        max_train_snapshots=max_train_snapshots,
+        recalibration_days=recalibration_days,
+        refit=refit,
+        **({"cross_fit_blocks": cross_fit_blocks} if cross_fit_blocks is not None else {}),
     )
     if params is not None:
         config = dataclasses.replace(config, params=_booster_params(params, config.params))
@@ -191,8 +211,11 @@ def train_command(
         logged = log_training(result, data_set, config, tracking, register=register)
     _print_metrics(result.evaluation.metrics)
     _print_table("Seconds per step", _frame(result.timings, "step", "seconds"))
+    learned = result.windows()["window_deployed_train_end"][:16].replace("T", " ")
+    model = "refitted model" if result.refitted else "backtest model"
     where = (
-        f"registered {tracking.registered_model} v{logged.version} as challenger"
+        f"registered {tracking.registered_model} v{logged.version} ({model}, learned up to "
+        f"{learned} UTC) as challenger"
         if logged.version
         else "not registered"
     )
@@ -207,7 +230,7 @@ def evaluate_command(
 ) -> None:
     """Evaluate a registered model on the latest period of DATA (its own window if it fits)."""
     from training.config import TrackingConfig, TrainConfig
-    from training.evaluation import Window, evaluate_window
+    from training.evaluation import Window, evaluate_window, later_window
     from training.tracking import connect, load_predictor
     from training.train import window_of
 
@@ -217,6 +240,20 @@ def evaluate_command(
     info = predictor.info
     same_data = info.get("data_fingerprint") == data_set.fingerprint
     window = Window.from_params(info) if same_data else window_of(data_set, TrainConfig())
+    if info.get("refit"):
+        # A refitted model learned from everything up to its data's end: only what came
+        # later is new to it.
+        later = later_window(window, pd.Timestamp(info["window_now"]), data_set.now)
+        if later is None:
+            fail(
+                ValueError(
+                    f"{model} was refitted on everything up to {info['window_now'][:16]}, and "
+                    f"{data_set.location} ends at {data_set.now:%Y-%m-%d %H:%M}: evaluate it "
+                    "on data that goes past its training data (its backtest metrics are in "
+                    "the run)"
+                )
+            )
+        window = later
     with console.status(f"evaluating {model}"):
         try:
             evaluation = evaluate_window(predictor, data_set, window)

@@ -31,20 +31,17 @@ def time_blocks(created_at: pd.Series, k: int) -> np.ndarray:
     return np.minimum((rank - 1) / rank.max() * k, k - 1).astype(np.int64)
 
 
-def cross_fit_risk(
+def held_out_risk(
     model: RiskModel, x: pd.DataFrame, y: np.ndarray, blocks: np.ndarray, n_train: int
 ) -> np.ndarray:
-    """Calibrate `model` on held-out block scores, then refit its booster on all rows.
+    """Raw booster score of every row from boosters trained on the other blocks.
 
     Args:
         model: A fitted risk model (its booster's rounds are reused).
-        x: Features of all rows before evaluation.
+        x: Features of the rows.
         y: Their late flags.
         blocks: Time block of each row.
         n_train: Rows the fitted booster was trained on (scales the rounds).
-
-    Returns:
-        The held-out calibrated risk of every row (for choosing the alert threshold).
     """
     booster = model.booster_
     if booster is None:
@@ -56,20 +53,13 @@ def cross_fit_risk(
             model.params, {"objective": "binary"}, booster, x[~held], y[~held], n_train
         )
         raw[held] = fitted.predict(x[held])
-    model.calibrate_on(raw, y)
-    model.refit(x, y, n_train)
-    return model.calibrate(raw)
+    return raw
 
 
-def cross_fit_eta(
-    model: EtaModel,
-    x: pd.DataFrame,
-    hours: np.ndarray,
-    groups: np.ndarray,
-    blocks: np.ndarray,
-    n_train: int,
-) -> None:
-    """Conformal margins from held-out block bands, then the boosters refit on all rows."""
+def held_out_bands(
+    model: EtaModel, x: pd.DataFrame, hours: np.ndarray, blocks: np.ndarray, n_train: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Raw P10 and P90 of every row from quantile boosters trained on the other blocks."""
     if not model.boosters_:
         raise RuntimeError("EtaModel is not fitted")
     low, high = np.empty(len(hours)), np.empty(len(hours))
@@ -86,5 +76,32 @@ def cross_fit_eta(
                 n_train,
             )
             out[held] = fitted.predict(x[held])
+    return low, high
+
+
+def cross_fit_risk(
+    model: RiskModel, x: pd.DataFrame, y: np.ndarray, blocks: np.ndarray, n_train: int
+) -> np.ndarray:
+    """Calibrate `model` on held-out block scores, then refit its booster on all rows.
+
+    Returns:
+        The held-out calibrated risk of every row (for choosing the alert threshold).
+    """
+    raw = held_out_risk(model, x, y, blocks, n_train)
+    model.calibrate_on(raw, y)
+    model.refit(x, y, n_train)
+    return model.calibrate(raw)
+
+
+def cross_fit_eta(
+    model: EtaModel,
+    x: pd.DataFrame,
+    hours: np.ndarray,
+    groups: np.ndarray,
+    blocks: np.ndarray,
+    n_train: int,
+) -> None:
+    """Conformal margins from held-out block bands, then the boosters refit on all rows."""
+    low, high = held_out_bands(model, x, hours, blocks, n_train)
     model.conformalize(low, high, hours, groups)
     model.refit(x, hours, n_train)

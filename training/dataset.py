@@ -169,6 +169,18 @@ class TimeSplit:
     evaluate_eta: np.ndarray
     boundaries: tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]
 
+    def subset(self, keep: np.ndarray, rows: np.ndarray) -> TimeSplit:
+        """The split of the snapshots `keep` selects, limited to `rows` (a mask over those)."""
+        return TimeSplit(
+            self.train[keep] & rows,
+            self.calibrate[keep] & rows,
+            self.evaluate[keep] & rows,
+            self.train_eta[keep] & rows,
+            self.calibrate_eta[keep] & rows,
+            self.evaluate_eta[keep] & rows,
+            self.boundaries,
+        )
+
 
 def time_split(
     snapshots: pd.DataFrame,
@@ -215,6 +227,19 @@ def time_split(
         evaluate & mask(delivered <= now),
         (calibrate_from, evaluate_from, now),
     )
+
+
+def settled_by(snapshots: pd.DataFrame, shipments: pd.DataFrame, now: pd.Timestamp) -> np.ndarray:
+    """Snapshots whose late flag was settled by `now` (what a refit at `now` may learn from)."""
+    known = snapshots["shipment_id"].map(_outcome_time(shipments))
+    return (known <= now).fillna(False).to_numpy(dtype=bool)
+
+
+def last_outcome(snapshots: pd.DataFrame, shipments: pd.DataFrame) -> pd.Timestamp:
+    """The latest outcome (settled late flag or delivery) of the snapshots' shipments."""
+    ships = shipments[shipments["shipment_id"].isin(set(snapshots["shipment_id"]))]
+    latest = [_outcome_time(ships).max(), ships["delivered_at"].max()]
+    return max(t for t in latest if pd.notna(t))
 
 
 def _outcome_time(shipments: pd.DataFrame) -> pd.Series:

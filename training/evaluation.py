@@ -11,6 +11,7 @@ from features.schema import FEATURES
 from training.baselines import lane_median_eta_h, promise_eta_h
 from training.dataset import TimeSplit, labels, time_split
 from training.metrics import (
+    alert_range_ece,
     early_warning,
     eta_metrics,
     risk_metrics,
@@ -153,6 +154,7 @@ def evaluate(
             risk,
             predictor.threshold,
         ),
+        "risk_ece_alert_range": alert_range_ece(late.astype(float), risk, predictor.threshold),
         "baseline_promise_eta_mae_h": _mae(frame["baseline_promise_h"].to_numpy()[has_eta], truth),
         "baseline_median_eta_mae_h": _mae(frame["baseline_median_h"].to_numpy()[has_eta], truth),
         "baseline_lane_eta_mae_h": _mae(frame["baseline_lane_h"].to_numpy()[has_eta], truth),
@@ -295,6 +297,18 @@ def evaluate_window(predictor: Predictor, data: TrainingData, window: Window) ->
         history,
         days,
     )
+
+
+def later_window(window: Window, learned_to: pd.Timestamp, now: pd.Timestamp) -> Window | None:
+    """`window` moved to evaluate parcels created after `learned_to` (None: the data ends first).
+
+    A refitted model has learned from every outcome its data held; evaluating it on those
+    would be evaluating it on its training data.
+    """
+    if now <= learned_to:
+        return None
+    calibrate_from = min(window.calibrate_from, learned_to - pd.Timedelta(days=1))
+    return Window(window.start, calibrate_from, learned_to, now)
 
 
 def history_mask(snapshots: pd.DataFrame, window: Window, days: float) -> pd.Series:

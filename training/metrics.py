@@ -19,6 +19,22 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 15) -> 
     return float(gap.sum() / count.sum())
 
 
+def alert_range_ece(y: np.ndarray, p: np.ndarray, threshold: float, bins: int = 10) -> float:
+    """ECE over the snapshots at or above the alert threshold, in equal bins of [threshold, 1].
+
+    The alerts are made there, and the whole-range ECE, weighted by mass, hides it: most
+    snapshots sit at low risk.
+    """
+    above = p >= threshold
+    if not above.any() or threshold >= 1:
+        return float("nan")
+    scaled = (p[above] - threshold) / (1 - threshold)
+    which = np.clip((scaled * bins).astype(int), 0, bins - 1)
+    count = np.bincount(which, minlength=bins)
+    gap = np.abs(np.bincount(which, p[above], bins) - np.bincount(which, y[above], bins))
+    return float(gap.sum() / count.sum())
+
+
 def risk_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     """ROC-AUC, PR-AUC, Brier score and ECE (NaN where one class is missing)."""
     y = np.asarray(y, dtype=float)

@@ -53,6 +53,9 @@ class BoosterParams:
         lambda_l2: L2 regularisation.
         max_bin: Histogram bins (fewer is faster).
         early_stopping_rounds: Stop when the calibration fold has not improved for this long.
+        extra_trees: Draw each split's threshold at random (LightGBM's extremely randomized
+            trees): a strong regulariser where a few thousand rows would otherwise be
+            memorised.
         threads: CPU threads (0: LightGBM's default, all cores).
         seed: Random seed.
     """
@@ -67,6 +70,7 @@ class BoosterParams:
     lambda_l2: float = 1.0
     max_bin: int = 127
     early_stopping_rounds: int = 30
+    extra_trees: bool = False
     threads: int = 0
     seed: int = 7
 
@@ -82,6 +86,7 @@ class BoosterParams:
             "bagging_freq": 1 if self.bagging_fraction < 1 else 0,
             "lambda_l2": self.lambda_l2,
             "max_bin": self.max_bin,
+            "extra_trees": self.extra_trees,
             "num_threads": self.threads,
             "seed": self.seed,
             "verbosity": -1,

@@ -1,4 +1,7 @@
-"""The report plots of a run: calibration, PR curve, ETA error by stage, importance by family."""
+"""The report plots of a run: calibration, curves, confusion matrix, ETA error, importance.
+
+scikit-learn's displays draw the PR and ROC curves and the confusion matrix.
+"""
 
 from __future__ import annotations
 
@@ -10,30 +13,88 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from sklearn.metrics import precision_recall_curve
+from sklearn.metrics import (
+    ConfusionMatrixDisplay,
+    PrecisionRecallDisplay,
+    RocCurveDisplay,
+    precision_recall_curve,
+    roc_curve,
+)
 
 
 def calibration_curve(frame: pd.DataFrame, bins: int = 15) -> Figure:
-    """Observed late rate against predicted risk, with the share of snapshots per bin."""
+    """Observed late rate against predicted risk, with the snapshots in each bin below.
+
+    A mass-weighted calibration error hides the sparse high-risk bins where alerts are made:
+    the counts show how much evidence each point has.
+    """
     which = np.clip((frame["risk"].to_numpy() * bins).astype(int), 0, bins - 1)
     grouped = frame.assign(bin=which).groupby("bin")
     predicted, observed = grouped["risk"].mean(), grouped["late"].mean()
-    fig, ax = plt.subplots(figsize=(5, 5))
+    counts = grouped.size()
+    fig, (ax, hist) = plt.subplots(
+        2, 1, figsize=(5, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect")
     ax.plot(predicted, observed, marker="o", label="model")
-    ax.set(xlabel="predicted risk", ylabel="observed late rate", title="Calibration")
+    for x, y, n in zip(predicted, observed, counts, strict=True):
+        ax.annotate(f"{n:,}", (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    ax.set(ylabel="observed late rate", title="Calibration (snapshots per bin)")
     ax.legend(loc="upper left")
+    hist.bar((counts.index + 0.5) / bins, counts.to_numpy(), width=0.9 / bins)
+    hist.set(xlabel="predicted risk", ylabel="snapshots", yscale="log", xlim=(0, 1))
+    fig.tight_layout()
     return fig
 
 
-def pr_curve(frame: pd.DataFrame) -> Figure:
-    """Precision-recall curve of the risk on evaluation snapshots."""
-    precision, recall, _ = precision_recall_curve(frame["late"], frame["risk"])
+def pr_curve(frame: pd.DataFrame, threshold: float | None = None) -> Figure:
+    """Precision-recall curve of the risk on evaluation snapshots, the alert threshold marked."""
     fig, ax = plt.subplots(figsize=(5, 5))
-    ax.plot(recall, precision)
-    ax.axhline(frame["late"].mean(), color="grey", linestyle="--", label="late rate")
-    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall", xlim=(0, 1), ylim=(0, 1))
-    ax.legend()
+    PrecisionRecallDisplay.from_predictions(
+        frame["late"], frame["risk"], ax=ax, name="risk", plot_chance_level=True
+    )
+    if threshold is not None:
+        precision, recall, cuts = precision_recall_curve(frame["late"], frame["risk"])
+        k = min(int(np.searchsorted(cuts, threshold)), len(cuts) - 1)
+        ax.plot(recall[k], precision[k], "o", color="red", label=f"alert threshold {threshold:.3f}")
+    ax.set(title="Precision-recall", xlim=(0, 1), ylim=(0, 1))
+    ax.legend(loc="upper right")
+    return fig
+
+
+def roc_curve_plot(frame: pd.DataFrame, threshold: float | None = None) -> Figure:
+    """ROC curve of the risk on evaluation snapshots, the alert threshold marked."""
+    fig, ax = plt.subplots(figsize=(5, 5))
+    RocCurveDisplay.from_predictions(
+        frame["late"], frame["risk"], ax=ax, name="risk", plot_chance_level=True
+    )
+    if threshold is not None:
+        fpr, tpr, cuts = roc_curve(frame["late"], frame["risk"])
+        k = int(np.argmin(np.abs(cuts - threshold)))
+        ax.plot(fpr[k], tpr[k], "o", color="red", label=f"alert threshold {threshold:.3f}")
+    ax.set(title="ROC")
+    ax.legend(loc="lower right")
+    return fig
+
+
+def confusion_at_threshold(frame: pd.DataFrame, threshold: float) -> Figure:
+    """Evaluation snapshots flagged (risk >= threshold) against late, as counts."""
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ConfusionMatrixDisplay.from_predictions(
+        frame["late"].astype(bool),
+        frame["risk"].to_numpy() >= threshold,
+        display_labels=["on time", "late"],
+        values_format=",d",
+        colorbar=False,
+        ax=ax,
+    )
+    ax.set(
+        xlabel=f"flagged at risk (>= {threshold:.3f})",
+        ylabel="outcome",
+        title="Snapshots at the alert threshold",
+    )
+    ax.set_xticklabels(["not flagged", "flagged"])
+    fig.tight_layout()
     return fig
 
 

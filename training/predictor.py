@@ -223,8 +223,14 @@ class Predictor:
         out.insert(0, "shipment_id", snapshots["shipment_id"].to_numpy())
         return out
 
-    def save(self, path: str | Path) -> Path:
-        """Write the bundle into directory `path` (no pickle)."""
+    def save(self, path: str | Path, with_context: bool = True) -> Path:
+        """Write the bundle into directory `path` (no pickle).
+
+        Args:
+            path: Directory to write into (created if needed).
+            with_context: Also write the context (False for a bundle that is only ever
+                evaluated, where features come from the data's own context).
+        """
         root = Path(path)
         root.mkdir(parents=True, exist_ok=True)
         boosters = {"risk": self.risk.booster_, **_eta_files(self.eta)}
@@ -242,7 +248,7 @@ class Predictor:
             "info": self.info,
         }
         (root / "predictor.json").write_text(json.dumps(meta, indent=1, default=str))
-        if self.context is not None:
+        if with_context and self.context is not None:
             self.context.write(root / "context")
         if self.recalibration is not None:
             self.recalibration.write(root)

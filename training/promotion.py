@@ -16,7 +16,7 @@ from training.tracking import (
     connect,
     dumps,
     experiment_id,
-    load_predictor,
+    load_backtest,
     run_record,
     version_of,
 )
@@ -166,14 +166,18 @@ def _same_window(a: dict[str, str], b: dict[str, str]) -> bool:
 def _reevaluate(
     tracking: TrackingConfig, params: dict[str, str], versions: list[str], data: Path | None
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """Both models scored on the challenger's evaluation window."""
+    """Both models' backtests scored on the challenger's evaluation window.
+
+    A refitted model has learned from its own data's latest months, which may be this
+    window: its backtest model (logged with the run) has not, so that is what is compared.
+    """
     source = params.get("source", "synthetic")
     directory = data or Path(params["data_dir"])
     loaded = load_data(source, directory)
     window = Window.from_params(params)
     results = []
     for version in versions:
-        predictor = load_predictor(f"models:/{tracking.registered_model}/{version}")
+        predictor = load_backtest(tracking, version)
         results.append(evaluate_window(predictor, loaded, window).metrics)
     return results[0], results[1]
 
@@ -183,6 +187,10 @@ def _apply(client: MlflowClient, tracking: TrackingConfig, decision: Decision) -
     name = tracking.registered_model
     if decision.promoted:
         client.set_registered_model_alias(name, CHAMPION, decision.version)
+        challenger = version_of(client, name, CHALLENGER)
+        if challenger is not None and str(challenger.version) == decision.version:
+            # A version is champion or challenger, never both: the next run is the challenger.
+            client.delete_registered_model_alias(name, CHALLENGER)
     stamp = pd.Timestamp.now(tz="UTC").isoformat()
     verdict = "promoted" if decision.promoted else "refused"
     client.set_model_version_tag(name, decision.version, "promotion", f"{verdict} {stamp}")

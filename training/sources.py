@@ -10,7 +10,12 @@ from pathlib import Path
 import pandas as pd
 
 from features.sources.synthetic import SimulationConfig, simulate
-from features.sources.synthetic.world import HIDDEN_DIR, read_hidden_causes
+from features.sources.synthetic.world import (
+    HIDDEN_DIR,
+    HiddenStates,
+    read_hidden_causes,
+    read_hidden_states,
+)
 from features.tables import Tables
 
 SOURCES = ("synthetic", "olist")
@@ -30,6 +35,8 @@ class TrainingData:
         hidden_causes: The simulator's hidden causes when present (oracle and reason
             agreement only; features never see them).
         import_report: What an import dropped or could not join (stage, reason, orders).
+        hidden_states: The simulator's hidden states when present (true defects, seller
+            reliability, stoppage calendar): the foresight oracle only.
     """
 
     source: str
@@ -39,6 +46,7 @@ class TrainingData:
     now: pd.Timestamp
     hidden_causes: pd.DataFrame | None = None
     import_report: pd.DataFrame | None = None
+    hidden_states: HiddenStates | None = None
 
 
 def load_data(
@@ -79,7 +87,8 @@ def load_data(
     events = tables.scan_events["event_time"]
     now = events.max() if len(events) else tables.shipments["created_at"].max()
     hidden = read_hidden_causes(data) if (data / HIDDEN_DIR).exists() else None
-    return TrainingData(source, tables, data, fingerprint(data), now, hidden)
+    states = read_hidden_states(data)
+    return TrainingData(source, tables, data, fingerprint(data), now, hidden, hidden_states=states)
 
 
 def _load_olist(

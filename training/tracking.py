@@ -8,6 +8,7 @@ import logging
 import math
 import subprocess
 import tempfile
+import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -16,7 +17,10 @@ from typing import Any
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.data.dataset_source_registry import resolve_dataset_source
+from mlflow.data.meta_dataset import MetaDataset
 from mlflow.entities.model_registry import ModelVersion
+from mlflow.types.schema import ColSpec, Schema, TensorSpec
 
 from features.schema import FEATURES
 from training import plots
@@ -67,6 +71,19 @@ class LoggedModel:
     model_uri: str
 
 
+# What a model version's tags show: the headline of its backtest (the run has everything).
+HEADLINE_METRICS = (
+    "risk_roc_auc",
+    "risk_pr_auc",
+    "risk_ece",
+    "eta_p50_mae_h",
+    "eta_p10_p90_coverage",
+    "early_warning_recall_12h",
+    "early_warning_precision",
+)
+BACKTEST_DIR = "backtest"  # run artifact: the backtest's bundle, for re-evaluating the gate
+
+
 def log_training(
     result: TrainResult,
     data: TrainingData,
@@ -75,22 +92,33 @@ def log_training(
     register: bool = True,
     parent_run_id: str | None = None,
 ) -> LoggedModel:
-    """Log a training run (params, metrics, slices, plots, model) and register a challenger."""
+    """Log a training run (params, metrics, slices, plots, model) and register a challenger.
+
+    The run starts when the training did (`result.started_at`), so its duration in the UI
+    is the whole training, not only the logging.
+    """
     client = connect(tracking)
     experiment = experiment_id(client, tracking, experiment_name(data.source))
-    with mlflow.start_run(
-        experiment_id=experiment,
+    tags = {"mlflow.parentRunId": parent_run_id} if parent_run_id else {}
+    created = client.create_run(
+        experiment,
+        start_time=int(result.started_at * 1000),
+        tags={"mlflow.note.content": description(data, result), **tags},
         run_name=f"train {data.source} {data.fingerprint[:8]}",
-        nested=parent_run_id is not None,
-        parent_run_id=parent_run_id,
-    ) as run:
+    )
+    with mlflow.start_run(run_id=created.info.run_id, nested=parent_run_id is not None) as run:
         mlflow.set_tags({"source": data.source, "data_fingerprint": data.fingerprint, **git()})
         mlflow.log_params(train_params(config, data, result))
         mlflow.log_metrics(_finite(result.evaluation.metrics))
         mlflow.log_metrics({f"time_{k}_s": v for k, v in result.timings.items()})
+        mlflow.log_input(training_dataset(data, result), context="training")
         _log_artifacts(result)
         if data.import_report is not None:  # what a real-data import dropped, per reason
             mlflow.log_text(data.import_report.to_csv(index=False), "import_report.csv")
+        if result.refitted:
+            with tempfile.TemporaryDirectory() as tmp:
+                bundle = result.backtest.save(Path(tmp) / BACKTEST_DIR, with_context=False)
+                mlflow.log_artifacts(str(bundle), BACKTEST_DIR)
         info = _log_model(result.predictor, data, tracking if register else None)
     version = ""
     if register and info.registered_model_version is not None:
@@ -100,8 +128,45 @@ def log_training(
     return LoggedModel(run.info.run_id, version, info.model_uri)
 
 
+def description(data: TrainingData, result: TrainResult) -> str:
+    """The run's description (Markdown): what was trained on what, and how it did."""
+    m, w = result.evaluation.metrics, result.windows()
+    deployed = (
+        f"refitted on everything known up to {w['window_deployed_train_end'][:16]}"
+        if result.refitted
+        else "the backtest's own model (--no-refit)"
+    )
+    return (
+        f"Stallguard risk + ETA on `{data.source}` data `{data.fingerprint}` "
+        f"({data.location}).\n\n"
+        f"Backtest: trained before {w['window_calibrate_from'][:10]}, calibrated to "
+        f"{w['window_evaluate_from'][:10]}, evaluated to {w['window_now'][:10]}: ROC-AUC "
+        f"{m.get('risk_roc_auc', float('nan')):.3f}, ECE {m.get('risk_ece', float('nan')):.3f}, "
+        f"P50 MAE {m.get('eta_p50_mae_h', float('nan')):.2f} h, P10-P90 coverage "
+        f"{m.get('eta_p10_p90_coverage', float('nan')):.3f}.\n\n"
+        f"Logged model: {deployed}."
+    )
+
+
+def training_dataset(data: TrainingData, result: TrainResult) -> MetaDataset:
+    """The training data as an MLflow dataset: its directory, fingerprint and window."""
+    with warnings.catch_warnings():
+        # MLflow registers its local-folder source twice and warns that they are ambiguous.
+        warnings.filterwarnings("ignore", message="The specified dataset source can be")
+        source = resolve_dataset_source(str(data.location.resolve()))
+    columns: list[ColSpec | TensorSpec] = [ColSpec("string", "shipment_id")]
+    columns += [ColSpec("string", "as_of")]
+    columns += [ColSpec("double", name) for name in result.predictor.feature_names]
+    schema = Schema(columns)
+    window = result.windows()
+    name = f"{data.source} {window['window_start'][:10]}..{window['window_now'][:10]}"
+    return MetaDataset(  # type: ignore[abstract]  # MLflow's own class, usable as documented
+        source, name=name, digest=data.fingerprint, schema=schema
+    )
+
+
 def train_params(config: TrainConfig, data: TrainingData, result: TrainResult) -> dict[str, Any]:
-    """Params of a run: model settings, snapshot plan, data window, fold sizes."""
+    """Params of a run: model settings, snapshot plan, data windows, fold sizes."""
     params: dict[str, Any] = {f"lgb_{k}": v for k, v in dataclasses.asdict(config.params).items()}
     params.update({f"eta_{k}": v for k, v in dataclasses.asdict(config.eta_params).items()})
     params.update({f"plan_{k}": v for k, v in dataclasses.asdict(config.plan).items()})
@@ -118,8 +183,11 @@ def train_params(config: TrainConfig, data: TrainingData, result: TrainResult) -
             "data_dir": str(data.location.resolve()),
             "data_fingerprint": data.fingerprint,
             "threshold": result.predictor.threshold,
+            "backtest_threshold": result.backtest.threshold,
+            # The effective value (the config's None means "by the calibration fold's length").
+            "cross_fit_blocks": result.backtest.info.get("cross_fit_blocks"),
             "n_features": len(result.predictor.feature_names),
-            **result.window.as_params(),
+            **result.windows(),
             **{f"n_{k}": v for k, v in result.counts.items()},
         }
     )
@@ -151,14 +219,17 @@ def _log_artifacts(result: TrainResult) -> None:
         if f.name in result.predictor.feature_names
     ]
     mlflow.log_dict({"features": features}, "features.json")
-    mlflow.log_dict(result.window.as_params(), "data_window.json")
+    mlflow.log_dict(result.windows(), "data_window.json")
     mlflow.log_table(evaluation.slices, "slices.json")
     mlflow.log_text(evaluation.slices.to_csv(index=False), "slices.csv")
     shares = importance_by_family(result.predictor)
     mlflow.log_dict({k: float(v) for k, v in shares.items()}, "importance_by_family.json")
+    threshold = result.backtest.threshold
     figures = {
         "calibration_curve.png": plots.calibration_curve(evaluation.frame),
-        "pr_curve.png": plots.pr_curve(evaluation.frame),
+        "pr_curve.png": plots.pr_curve(evaluation.frame, threshold),
+        "roc_curve.png": plots.roc_curve_plot(evaluation.frame, threshold),
+        "confusion_matrix.png": plots.confusion_at_threshold(evaluation.frame, threshold),
         "eta_error_by_stage.png": plots.eta_error_by_stage(evaluation.frame),
         "importance_by_family.png": plots.importance_by_family(shares),
     }
@@ -193,11 +264,12 @@ def requirements() -> list[str]:
 def _tag_version(
     client: MlflowClient, name: str, version: str, data: TrainingData, result: TrainResult
 ) -> None:
+    metrics = _finite(result.evaluation.metrics)
     tags = {
         "source": data.source,
         "data_fingerprint": data.fingerprint,
-        **result.window.as_params(),
-        **{k: f"{v:.4f}" for k, v in _finite(result.evaluation.metrics).items()},
+        **result.windows(),
+        **{k: f"{metrics[k]:.4f}" for k in HEADLINE_METRICS if k in metrics},
     }
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
@@ -216,6 +288,22 @@ def load_predictor(model_uri: str, context_dir: Path | None = None) -> Predictor
     if not isinstance(predictor, Predictor):
         raise ValueError(f"{model_uri} is not a Stallguard model")
     return predictor
+
+
+def load_backtest(tracking: TrackingConfig, version: str) -> Predictor:
+    """The backtest model of a registered version (the version itself if it was not refitted).
+
+    Raises:
+        ValueError: The version is not a Stallguard model.
+    """
+    client = connect(tracking)
+    found = client.get_model_version(tracking.registered_model, version)
+    run_id = str(found.run_id)
+    if BACKTEST_DIR in {Path(a.path).name for a in client.list_artifacts(run_id)}:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = client.download_artifacts(run_id, BACKTEST_DIR, tmp)
+            return Predictor.load(path)
+    return load_predictor(f"models:/{tracking.registered_model}/{version}")
 
 
 def version_of(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:

@@ -13,9 +13,17 @@ from features.build import build_features
 from features.context import build_context
 from training.baselines import cause_columns, oracle_roc_auc
 from training.config import TrainConfig
-from training.crossfit import cross_fit_eta, cross_fit_risk, time_blocks
-from training.dataset import default_boundaries, labels, sample_snapshots
+from training.crossfit import held_out_bands, held_out_risk, time_blocks
+from training.dataset import (
+    default_boundaries,
+    labels,
+    last_outcome,
+    sample_snapshots,
+    settled_by,
+)
+from training.deployment import HeldOut, RefitRows, refit_for_deployment
 from training.evaluation import Evaluation, Window, evaluate, history_mask, stage_metrics
+from training.foresight import foresight_columns
 from training.metrics import choose_threshold
 from training.models import EtaModel, RiskModel
 from training.predictor import STAGE_FEATURE, Predictor
@@ -32,7 +40,10 @@ class TrainResult:
     """A fitted predictor with its evaluation and what produced it.
 
     Attributes:
-        predictor: The model bundle (risk, ETA, reasons, context).
+        predictor: The model bundle to log and register: refitted on everything known at the
+            data's end, or the backtest's own with `TrainConfig.refit` off.
+        backtest: The backtest's model bundle (fitted before the evaluation fold; what the
+            evaluation measured).
         evaluation: Metrics, slices and per-snapshot frame on the evaluation fold.
         window: Time boundaries of the folds.
         counts: Snapshots per fold.
@@ -40,17 +51,32 @@ class TrainResult:
     """
 
     predictor: Predictor
+    backtest: Predictor
     evaluation: Evaluation
     window: Window
     counts: dict[str, int]
     timings: dict[str, float] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)
+
+    @property
+    def refitted(self) -> bool:
+        """Whether the predictor to deploy is a refit (not the backtest's own)."""
+        return self.predictor is not self.backtest
+
+    def windows(self) -> dict[str, str]:
+        """The backtest's folds and the last outcome the deployed model learned from."""
+        deployed_end = self.predictor.info.get("window_deployed_train_end")
+        if deployed_end is None:  # not refitted: its calibration learned up to the evaluation
+            deployed_end = self.window.evaluate_from.isoformat()
+        return {**self.window.as_params(), "window_deployed_train_end": str(deployed_end)}
 
 
 def window_of(data: TrainingData, config: TrainConfig) -> Window:
     """The default folds of a data set: fixed dates for Olist, else the last shares.
 
-    Olist (issue 6): train on purchases up to 2017-10-31 (the last two months calibrate),
-    evaluate on 2017-11-01 .. 2018-02-28, which holds Black Friday and the February wave.
+    Olist: train on purchases up to 2017-10-31 (the last two months calibrate), evaluate on
+    2017-11-01 .. 2018-02-28, which holds Black Friday and the February wave
+    (docs/real-data.md).
     """
     ships = data.tables.shipments
     if data.source == "olist":
@@ -69,11 +95,12 @@ def train(
     window: Window | None = None,
     progress: Progress | None = None,
 ) -> TrainResult:
-    """Train on the train fold, calibrate on the next, evaluate on the latest.
+    """Backtest (train, calibrate, evaluate on the latest period), then refit for deployment.
 
     Raises:
         ValueError: A fold is empty or has a single class (the data is too small or short).
     """
+    started = time.time()
     config = config or TrainConfig()
     window = window or window_of(data, config)
     say = progress or (lambda _: None)
@@ -84,14 +111,27 @@ def train(
     snaps = sample_snapshots(data.tables, data.now, config.plan)
     split = window.split(snaps, ships)
     days = config.recalibration_days
-    recent = history_mask(snaps, window, days).to_numpy() if days > 0 else False
-    keep = split.train | split.calibrate | split.evaluate | recent
-    keep &= cap_train_snapshots(snaps, split.train, config.max_train_snapshots, config.seed)
-    snaps = snaps[keep].reset_index(drop=True)
-    split = window.split(snaps, ships)
     recent = (
         history_mask(snaps, window, days).to_numpy() if days > 0 else np.zeros(len(snaps), bool)
     )
+    limit = config.max_train_snapshots
+    backtest_rows = (split.train | split.calibrate | split.evaluate | recent) & (
+        cap_train_snapshots(snaps, split.train, limit, config.seed)
+    )
+    # The refit learns from every snapshot settled by the data's end, capped at the share of
+    # parcels the backtest kept of its train fold.
+    deploy = settled_by(snaps, ships, data.now)
+    deploy = deploy & cap_train_snapshots(
+        snaps, deploy, _same_share(limit, split.train, deploy), config.seed
+    )
+    keep = backtest_rows | (deploy if config.refit else False)
+    snaps = snaps[keep].reset_index(drop=True)
+    backtest_rows, deploy, recent = (
+        backtest_rows[keep],
+        deploy[keep],
+        recent[keep] & backtest_rows[keep],
+    )
+    split = split.subset(keep, backtest_rows)
     for name in ("train", "calibrate", "evaluate"):
         if not getattr(split, name).any():
             raise ValueError(f"the {name} fold is empty: the data window is too short or small")
@@ -107,6 +147,7 @@ def train(
     risk = RiskModel(config.params).fit(
         x[split.train], y[split.train], x[split.calibrate], y[split.calibrate]
     )
+    risk_rows = int(split.train.sum())
     clock.lap("risk")
 
     say("fitting the ETA quantile models")
@@ -120,33 +161,43 @@ def train(
         remaining[eta_cal],
         x.loc[eta_cal, STAGE_FEATURE].astype("str").to_numpy(),
     )
+    eta_rows = int(eta_train.sum())
     clock.lap("eta")
 
+    created = snaps["shipment_id"].map(ships.set_index("shipment_id")["created_at"])
+    groups = x[STAGE_FEATURE].astype("str").to_numpy()
+    scores = HeldOut.empty(len(snaps))
     held_out = split.calibrate
-    held_out_risk = risk.predict(x[held_out])
-    if config.cross_fit_blocks > 0:
-        say(f"cross-fitting the calibration over {config.cross_fit_blocks} time blocks")
+    raw = risk.raw(x[held_out])
+    cross_fit = config.blocks_for(
+        (window.evaluate_from - window.calibrate_from) / pd.Timedelta(days=1)
+    )
+    if cross_fit > 0:
+        say(f"cross-fitting the calibration over {cross_fit} time blocks")
         held_out = split.train | split.calibrate
-        created = snaps["shipment_id"].map(ships.set_index("shipment_id")["created_at"])
-        blocks = time_blocks(created, config.cross_fit_blocks)
-        held_out_risk = cross_fit_risk(
-            risk, x[held_out], y[held_out], blocks[held_out], int(split.train.sum())
+        blocks = time_blocks(created, cross_fit)
+        raw = held_out_risk(risk, x[held_out], y[held_out], blocks[held_out], risk_rows)
+        risk.calibrate_on(raw, y[held_out]).refit(x[held_out], y[held_out], risk_rows)
+        risk_rows = int(held_out.sum())
+        eta_both = eta_train | eta_cal
+        low, high = held_out_bands(
+            eta, x[eta_both], remaining[eta_both], blocks[eta_both], eta_rows
         )
-        eta_rows = eta_train | eta_cal
-        cross_fit_eta(
-            eta,
-            x[eta_rows],
-            remaining[eta_rows],
-            x.loc[eta_rows, STAGE_FEATURE].astype("str").to_numpy(),
-            blocks[eta_rows],
-            int(eta_train.sum()),
-        )
+        eta.conformalize(low, high, remaining[eta_both], groups[eta_both])
+        eta.refit(x[eta_both], remaining[eta_both], eta_rows)
+        scores.add_bands(eta_both, low, high)
+        eta_rows = int(eta_both.sum())
         clock.lap("cross-fit")
+    else:
+        low, _, high = eta.bands(x[eta_cal])
+        scores.add_bands(eta_cal, low, high)
+    scores.add_risk(held_out, raw)
+    held_out_risk_ = risk.calibrate(raw)
     threshold = choose_threshold(
         snaps.loc[held_out, "shipment_id"].to_numpy(),
         y[held_out].astype(bool),
         x.loc[held_out, "prog_hours_to_promise"].to_numpy(dtype=float),
-        held_out_risk,
+        held_out_risk_,
         config.min_precision,
     )
     say("building the serving context")
@@ -157,20 +208,21 @@ def train(
         **window.as_params(),
         "threshold": threshold,
         "recalibration_days": days,
+        "cross_fit_blocks": cross_fit,
     }
-    predictor = Predictor(risk, eta, threshold, config.feature_names, context, info)
+    backtest = Predictor(risk, eta, threshold, config.feature_names, context, info)
     clock.lap("context")
 
     say("evaluating on the latest period")
     history = None
     if days > 0:
-        history = history_frame(predictor, x[recent], snaps[recent], ships)
-        predictor.recalibration = fit_recalibration(
-            history, data.now, predictor.model_key, days, config.coverage
+        history = history_frame(backtest, x[recent], snaps[recent], ships)
+        backtest.recalibration = fit_recalibration(
+            history, data.now, backtest.model_key, days, config.coverage
         )
     train_ships = ships[ships["shipment_id"].isin(snaps.loc[split.train, "shipment_id"])]
     evaluation = evaluate(
-        predictor,
+        backtest,
         data,
         snaps[split.evaluate],
         x[split.evaluate],
@@ -181,13 +233,52 @@ def train(
     evaluation.metrics |= stage_metrics(evaluation.frame, config.stage_metrics)
     clock.lap("evaluate")
 
-    if config.oracle and data.hidden_causes is not None:
-        say("fitting the oracle (with hidden causes)")
-        hidden = cause_columns(snaps["shipment_id"], data.hidden_causes)
-        evaluation.metrics["oracle_risk_roc_auc"] = oracle_roc_auc(
-            config.params, x, y, hidden, split.train, split.calibrate, split.evaluate
+    folds = (split.train, split.calibrate, split.evaluate)
+    if config.oracle and data.hidden_states is not None:
+        say("fitting the foresight oracle (hidden states known at as_of)")
+        known = foresight_columns(data.tables, snaps, data.hidden_states)
+        evaluation.metrics["foresight_oracle_risk_roc_auc"] = oracle_roc_auc(
+            config.params, x, y, known, *folds
         )
-        clock.lap("oracle")
+        clock.lap("foresight oracle")
+    if config.oracle and data.hidden_causes is not None:
+        say("fitting the hindsight oracle (hidden causes as they happened)")
+        hidden = cause_columns(snaps["shipment_id"], data.hidden_causes)
+        evaluation.metrics["hindsight_oracle_risk_roc_auc"] = oracle_roc_auc(
+            config.params, x, y, hidden, *folds
+        )
+        clock.lap("hindsight oracle")
+
+    deployed = backtest
+    if config.refit:
+        say(f"refitting for deployment on {int(deploy.sum()):,} snapshots")
+        # The evaluation fold, scored by the backtest's model, is held out from it too.
+        scores.add_risk(split.evaluate, backtest.risk.raw(x[split.evaluate]))
+        low, _, high = backtest.eta.bands(x[split.evaluate_eta])
+        scores.add_bands(split.evaluate_eta, low, high)
+        rows = RefitRows(
+            x=x,
+            late=y,
+            remaining_h=remaining,
+            shipment_id=snaps["shipment_id"].to_numpy(),
+            created_at=created,
+            rows=deploy,
+            eta_rows=_cap_rows(deploy & np.isfinite(remaining), config.eta_max_rows, config.seed),
+        )
+        deployed = refit_for_deployment(
+            backtest,
+            rows,
+            scores,
+            config.refit_blocks,
+            (risk_rows, eta_rows),
+            config.min_precision,
+            {
+                "refit": True,
+                "window_deployed_train_end": last_outcome(snaps[deploy], ships).isoformat(),
+                "backtest_threshold": threshold,
+            },
+        )
+        clock.lap("refit")
     counts = {
         "snapshots": len(snaps),
         "train": int(split.train.sum()),
@@ -195,8 +286,16 @@ def train(
         "evaluate": int(split.evaluate.sum()),
         "eta_train": int(eta_train.sum()),
         "history_only": int((recent & ~(split.train | split.calibrate | split.evaluate)).sum()),
+        "deployed_train": int(deploy.sum()) if config.refit else 0,
     }
-    return TrainResult(predictor, evaluation, window, counts, clock.laps)
+    return TrainResult(deployed, backtest, evaluation, window, counts, clock.laps, started)
+
+
+def _same_share(limit: int, train: np.ndarray, rows: np.ndarray) -> int:
+    """A cap on `rows` that keeps the share of them `limit` keeps of the train fold."""
+    if limit <= 0 or train.sum() <= limit:
+        return 0
+    return max(1, round(limit * rows.sum() / train.sum()))
 
 
 def cap_train_snapshots(

@@ -20,6 +20,7 @@ def test_train_then_score_olist_orders_by_stage(shared_data, tmp_path):
     env = {
         **os.environ,
         "COLUMNS": "200",
+        "OMP_NUM_THREADS": "1",  # two pytest workers share two cores
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
         "STALLGUARD_ARTIFACTS": str(tmp_path / "art"),
     }

@@ -45,7 +45,7 @@ def test_model_report_notebook_executes(trained, small_data, fast_config, tmp_pa
         for output in cell.outputs
         if "image/png" in output.get("data", {})
     ]
-    assert len(images) == 4
+    assert len(images) == 6  # calibration, PR, ROC, confusion matrix, ETA error, importance
     assert not [
         o
         for c in notebook.cells

@@ -14,7 +14,7 @@ from training.config import CHALLENGER, CHAMPION, GateConfig
 from training.models import BoosterParams
 from training.promotion import promote
 from training.pyfunc import InputError, example_input, parse_input, to_output
-from training.tracking import connect, load_predictor, log_training
+from training.tracking import HEADLINE_METRICS, connect, load_predictor, log_training
 from training.train import train
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
@@ -26,7 +26,8 @@ REQUIRED_METRICS = {
     "risk_ece",
     "eta_p50_mae_h",
     "eta_p10_p90_coverage",
-    "oracle_risk_roc_auc",
+    "foresight_oracle_risk_roc_auc",
+    "hindsight_oracle_risk_roc_auc",
     "baseline_promise_eta_mae_h",
     "baseline_lane_eta_mae_h",
     "early_warning_recall_12h",
@@ -45,9 +46,47 @@ def test_a_run_logs_metrics_window_commit_features_slices_and_plots(registered, 
     )
     assert run.data.tags["git_commit"]
     files = {a.path for a in client.list_artifacts(registered.run_id)}
-    assert {"features.json", "slices.csv", "data_window.json", "plots"} <= files
+    assert {"features.json", "slices.csv", "data_window.json", "plots", "backtest"} <= files
     plots = {a.path for a in client.list_artifacts(registered.run_id, "plots")}
-    assert "plots/calibration_curve.png" in plots and "plots/pr_curve.png" in plots
+    assert {
+        f"plots/{name}.png"
+        for name in ("calibration_curve", "pr_curve", "roc_curve", "confusion_matrix")
+    } <= plots
+
+
+def test_a_run_records_both_windows_the_dataset_a_description_and_its_whole_duration(
+    registered, tracking, trained, small_data
+):
+    client = connect(tracking)
+    run = client.get_run(registered.run_id)
+    params = run.data.params
+    deployed_end = trained.predictor.info["window_deployed_train_end"]
+    assert params["window_deployed_train_end"] == deployed_end
+    assert params["refit"] == "True" and params["window_evaluate_from"] < deployed_end
+    window = json.loads(
+        Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=registered.run_id, artifact_path="data_window.json"
+            )
+        ).read_text()
+    )
+    assert window == trained.windows()
+    (dataset,) = run.inputs.dataset_inputs
+    assert dataset.dataset.digest == small_data.fingerprint
+    assert str(small_data.location.resolve()) in dataset.dataset.source
+    assert {t.key: t.value for t in dataset.tags}["mlflow.data.context"] == "training"
+    assert "Backtest: trained before" in run.data.tags["mlflow.note.content"]
+    # The run starts when training did, so its duration covers the training, not the logging.
+    assert run.info.start_time == int(trained.started_at * 1000)
+    assert (run.info.end_time - run.info.start_time) / 1000 >= sum(trained.timings.values())
+
+
+def test_version_tags_hold_the_headline_metrics_only(registered, tracking, trained):
+    client = connect(tracking)
+    tags = client.get_model_version(tracking.registered_model, registered.version).tags
+    metric_tags = {k for k in tags if k in trained.evaluation.metrics}
+    assert metric_tags == set(HEADLINE_METRICS)
+    assert tags["window_deployed_train_end"] == trained.windows()["window_deployed_train_end"]
     slices = pd.read_csv(
         mlflow.artifacts.download_artifacts(run_id=registered.run_id, artifact_path="slices.csv")
     )
@@ -80,6 +119,8 @@ def test_signature_is_raw_input_without_outcomes_and_example_has_no_pii(register
     inputs = set(info.signature.inputs.input_names())
     assert {"shipment_id", "created_at", "promised_at", "events", "dest_address"} <= inputs
     assert not inputs & set(OUTCOME_COLUMNS)
+    optional = {c.name: c.required for c in info.signature.inputs.inputs}
+    assert optional["payment_type"] is False and optional["payment_installments"] is False
     stored = Path(mlflow.artifacts.download_artifacts(registered.model_uri))
     # Parse the JSON files: they escape Korean text, so a plain text search could never fail.
     decoded = " ".join(
@@ -100,6 +141,8 @@ def test_gate_first_champion_refuses_worse_accepts_tie_and_rolls_back(
     first = promote(tracking, gate)
     assert first.promoted and first.compared_on == "absolute floors"
     client = connect(tracking)
+    promoted = client.get_model_version(tracking.registered_model, "1")
+    assert promoted.aliases == [CHAMPION], "a promoted version is no longer the challenger"
     assert (
         str(client.get_model_version_by_alias(tracking.registered_model, CHAMPION).version) == "1"
     )

@@ -31,7 +31,7 @@ def test_risk_is_calibrated_on_its_calibration_fold(trained, small_data, fast_co
     cal = snaps[split.calibrate].reset_index(drop=True)
     x = build_features(small_data.tables, cal)[fast_config.feature_names]
     y = labels(cal, small_data.tables.shipments, small_data.now)["late"].to_numpy(float)
-    model = trained.predictor.risk
+    model = trained.backtest.risk  # the refit's map is fitted on other held-out scores
     raw, calibrated = model.raw(x), model.predict(x)
     assert expected_calibration_error(y, calibrated) < 0.02
     assert expected_calibration_error(y, calibrated) < expected_calibration_error(y, raw) + 1e-9
@@ -94,19 +94,25 @@ def test_predictor_round_trips_through_a_directory(trained, small_data, tmp_path
         ],
     )
     snaps = latest_snapshots(subset)
-    before = trained.predictor.predict(subset, snaps)
-    loaded = Predictor.load(trained.predictor.save(tmp_path / "bundle"))
-    after = loaded.predict(subset, snaps)
-    pd.testing.assert_frame_equal(before, after)
-    assert loaded.threshold == trained.predictor.threshold
-    assert set(QUANTILES) == set(loaded.eta.boosters_)
-    assert loaded.recalibration == trained.predictor.recalibration is not None
-    assert loaded.model_key == trained.predictor.model_key
+    # The deployed model, and the backtest's, which carries a rolling recalibration too.
+    for name, predictor in (("deployed", trained.predictor), ("backtest", trained.backtest)):
+        before = predictor.predict(subset, snaps)
+        loaded = Predictor.load(predictor.save(tmp_path / name))
+        after = loaded.predict(subset, snaps)
+        pd.testing.assert_frame_equal(before, after)
+        assert loaded.threshold == predictor.threshold
+        assert set(QUANTILES) == set(loaded.eta.boosters_)
+        assert loaded.recalibration == predictor.recalibration
+        assert loaded.model_key == predictor.model_key
+    assert trained.backtest.recalibration is not None
 
 
 def test_bundle_recalibration_is_fitted_at_the_data_end_for_this_model(trained, small_data):
-    recal = trained.predictor.recalibration
-    assert recal is not None and recal.model_key == trained.predictor.model_key
+    # A refitted model already learned the latest outcomes: a rolling recalibration fitted on
+    # its own training rows would be in-sample, so only the backtest's bundle has one.
+    assert trained.predictor.recalibration is None
+    recal = trained.backtest.recalibration
+    assert recal is not None and recal.model_key == trained.backtest.model_key
     assert pd.Timestamp(recal.fitted_at) == small_data.now
     assert recal.risk_rows > 1_000 and "*" in recal.margins
     # evaluation measured the rolling refit, and kept the static calibration for reference
@@ -118,8 +124,8 @@ def test_bundle_recalibration_is_fitted_at_the_data_end_for_this_model(trained, 
 def test_recalibration_of_another_model_is_refused(trained, tmp_path):
     import dataclasses
 
-    bundle = trained.predictor.save(tmp_path / "bundle")
-    foreign = dataclasses.replace(trained.predictor.recalibration, model_key="0" * 16)
+    bundle = trained.backtest.save(tmp_path / "bundle")
+    foreign = dataclasses.replace(trained.backtest.recalibration, model_key="0" * 16)
     with pytest.raises(ValueError, match="stallguard recalibrate"):
         Predictor.load(bundle, recalibration=foreign)
 
@@ -127,7 +133,7 @@ def test_recalibration_of_another_model_is_refused(trained, tmp_path):
 def test_refit_from_tables_matches_training_and_moves_with_time(trained, small_data):
     from training.refit import refit
 
-    predictor = trained.predictor
+    predictor = trained.backtest
     days = predictor.info["recalibration_days"]
     # what `stallguard recalibrate` computes at the data's end is what training bundled
     assert refit(predictor, small_data.tables, small_data.now, days) == predictor.recalibration

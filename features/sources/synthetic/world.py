@@ -63,27 +63,62 @@ class SimulatedWorld:
         hidden_causes: One row per (shipment, cause) with the hours that cause added; address
             and contact defects are listed even when they caused no failed attempt.
         stoppages: Regional stoppages (region, first and last local day).
+        sellers: Every seller's true reliability (seller_id, slow).
         end: The world's "now": local midnight after its last day, in UTC.
     """
 
     tables: Tables
     hidden_causes: pd.DataFrame
     stoppages: pd.DataFrame
+    sellers: pd.DataFrame
     end: pd.Timestamp
 
     def write(self, path: str | Path) -> Path:
-        """Write the tables and, in a `hidden/` subfolder, the hidden causes and stoppages."""
+        """Write the tables and, in a `hidden/` subfolder, the hidden causes and states."""
         root = self.tables.write(path)
         hidden = root / HIDDEN_DIR
         hidden.mkdir(exist_ok=True)
         self.hidden_causes.to_parquet(hidden / "hidden_causes.parquet", index=False)
         self.stoppages.to_parquet(hidden / "stoppages.parquet", index=False)
+        self.sellers.to_parquet(hidden / "sellers.parquet", index=False)
         return root
+
+
+@dataclass(frozen=True)
+class HiddenStates:
+    """The world's hidden states, which a perfect observer could know in advance.
+
+    Not the random draws of the journeys (those are the hidden causes), but what set their
+    odds: for the foresight oracle only; features never see these.
+
+    Attributes:
+        defects: shipment_id, defect (the true address or contact defect; NONE for none).
+        sellers: seller_id, slow (a seller who often hands over late).
+        stoppages: region, first_day, last_day (local days).
+    """
+
+    defects: pd.DataFrame
+    sellers: pd.DataFrame
+    stoppages: pd.DataFrame
 
 
 def read_hidden_causes(path: str | Path) -> pd.DataFrame:
     """The hidden causes of a world written by `SimulatedWorld.write` (for evaluation only)."""
     return pd.read_parquet(Path(path) / HIDDEN_DIR / "hidden_causes.parquet")
+
+
+def read_hidden_states(path: str | Path) -> HiddenStates | None:
+    """The hidden states of a world written by `SimulatedWorld.write` (None if not written)."""
+    hidden = Path(path) / HIDDEN_DIR
+    files = [hidden / f"{name}.parquet" for name in ("hidden_causes", "sellers", "stoppages")]
+    if not all(f.exists() for f in files):
+        return None
+    causes, sellers, stoppages = (pd.read_parquet(f) for f in files)
+    address = causes[causes["cause"].astype("str") == "ADDRESS"]
+    defects = pd.DataFrame(
+        {"shipment_id": address["shipment_id"], "defect": address["detail"].astype("str")}
+    )
+    return HiddenStates(defects.reset_index(drop=True), sellers, stoppages)
 
 
 def simulate(config: SimulationConfig, progress: ProgressFn | None = None) -> SimulatedWorld:
@@ -142,7 +177,9 @@ def simulate(config: SimulationConfig, progress: ProgressFn | None = None) -> Si
     hidden = _hidden_causes(journeys, addresses.defect, ids)
     stoppage_table = _stoppage_table(stoppages, network, calendar)
     tick("tables")
-    return SimulatedWorld(tables, hidden, stoppage_table, origin_time + pd.Timedelta(hours=end_h))
+    seller_table = pd.DataFrame({"seller_id": sellers.ids.astype(str), "slow": sellers.slow})
+    end = origin_time + pd.Timedelta(hours=end_h)
+    return SimulatedWorld(tables, hidden, stoppage_table, seller_table, end)
 
 
 def _weather(
