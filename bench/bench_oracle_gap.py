@@ -1,58 +1,31 @@
-"""How much of the oracle's AUC is knowable: the model vs a "foresight" oracle vs the oracle.
+"""The model against the foresight and hindsight oracles, by snapshot stage.
 
 Run: `.venv/bin/python -m bench.bench_oracle_gap` on the default world (simulated if missing).
-The foresight oracle is the same learner given what a perfect observer could know in advance:
-the true address defects, the actual weather of the next three days at the destination, and
-the stoppage calendar. The oracle of `stallguard train` also sees which hidden causes touched
-the parcel, i.e. the random draws as they happened. Both read the simulator's hidden files and
-exist only here; features never see them.
+`stallguard train` logs both oracles' AUC; this shows where in a parcel's journey the gaps are.
+The foresight oracle is the learner given the hidden states knowable at as_of
+(training/foresight.py); the hindsight oracle the hidden causes, the draws as they happened.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from features.build import build_features
-from features.sources.synthetic.world import HIDDEN_DIR
 from training.baselines import cause_columns
 from training.config import TrainConfig
 from training.dataset import labels, sample_snapshots
+from training.foresight import foresight_columns
 from training.models import fit_booster
 from training.sources import load_data
 from training.train import window_of
 
 
-def foresight(data, snaps: pd.DataFrame) -> pd.DataFrame:
-    ships = data.tables.shipments.set_index("shipment_id")
-    hidden = data.hidden_causes
-    out = pd.DataFrame(index=range(len(snaps)))
-    defects = set(hidden.loc[hidden["cause"].astype("str") == "ADDRESS", "shipment_id"])
-    out["true_defect"] = snaps["shipment_id"].isin(defects).to_numpy(float)
-    wx = data.tables.weather_daily
-    wx = wx.set_index(wx["region"].astype("str") + "|" + wx["date"].dt.strftime("%Y-%m-%d"))
-    dest = snaps["shipment_id"].map(ships["dest_region"].astype("str")).to_numpy()
-    local = snaps["as_of"].dt.tz_convert("Asia/Seoul").dt.tz_localize(None).dt.normalize()
-    for k in range(3):
-        keys = pd.Series(dest) + "|" + (local + pd.Timedelta(days=k)).dt.strftime("%Y-%m-%d")
-        out[f"precip_d{k}"] = keys.map(wx["precip_mm"]).to_numpy(float)
-        out[f"snow_d{k}"] = keys.map(wx["snow"].astype(float)).to_numpy(float)
-    stops = pd.read_parquet(data.location / HIDDEN_DIR / "stoppages.parquet")
-    promised = snaps["shipment_id"].map(ships["promised_at"]).dt.tz_convert("Asia/Seoul")
-    promised = promised.dt.tz_localize(None).dt.normalize().to_numpy()
-    origin = snaps["shipment_id"].map(ships["origin_region"].astype("str")).to_numpy()
-    ahead = np.zeros(len(snaps))
-    for stop in stops.itertuples():
-        touches = (dest == stop.region) | (origin == stop.region)
-        ahead[touches & (local.to_numpy() <= stop.last_day) & (promised >= stop.first_day)] = 1
-    out["stoppage_ahead"] = ahead
-    return out
-
-
 def main() -> None:
     data = load_data("synthetic", None)
     config = TrainConfig()
+    if data.hidden_states is None:
+        raise SystemExit("the default world has no hidden states: simulate it again")
     window = window_of(data, config)
     snaps = sample_snapshots(data.tables, data.now)
     split = window.split(snaps, data.tables.shipments)
@@ -62,8 +35,10 @@ def main() -> None:
     x = build_features(data.tables, snaps)[config.feature_names]
     frames = {
         "model": x,
-        "foresight oracle": pd.concat([x, foresight(data, snaps)], axis=1),
-        "oracle (hidden causes)": pd.concat(
+        "foresight oracle": pd.concat(
+            [x, foresight_columns(data.tables, snaps, data.hidden_states)], axis=1
+        ),
+        "hindsight oracle (hidden causes)": pd.concat(
             [x, cause_columns(snaps["shipment_id"], data.hidden_causes)], axis=1
         ),
     }
