@@ -13,16 +13,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from contract.tables import Tables
 from features.build import build_features
 from features.context import build_context
-from features.tables import Tables
 
 DATA = Path("data/simulated")
 
 
 def _world() -> Tables:
     if not (DATA / "shipments.parquet").exists():
-        from features.sources.synthetic import SimulationConfig, simulate
+        from sources.synthetic import SimulationConfig, simulate
 
         simulate(SimulationConfig()).write(DATA)
     return Tables.read(DATA)

@@ -27,7 +27,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import KFold
 
 from features.build import build_features
-from training.config import OLIST_PARAMS, TrainConfig
+from training.config import TrainConfig
 from training.dataset import labels, sample_snapshots
 from training.sources import load_data
 from training.train import window_of
@@ -37,7 +37,7 @@ TARGETS = {"purchase": (0.75, 4.0), "hand-over": (0.82, 3.3)}
 
 
 def _classifier() -> lgb.LGBMClassifier:
-    p = OLIST_PARAMS
+    p = TrainConfig.for_source("olist").params
     return lgb.LGBMClassifier(
         n_estimators=300,
         learning_rate=p.learning_rate,
@@ -51,7 +51,7 @@ def _classifier() -> lgb.LGBMClassifier:
 
 
 def _median_regressor() -> lgb.LGBMRegressor:
-    p = OLIST_PARAMS
+    p = TrainConfig.for_source("olist").params
     return lgb.LGBMRegressor(
         objective="quantile",
         alpha=0.5,

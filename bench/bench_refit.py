@@ -23,13 +23,14 @@ import pandas as pd
 
 from features.build import build_features
 from features.context import known_at
-from features.sources.synthetic import SimulationConfig, simulate
+from sources.fingerprint import fingerprint
+from sources.synthetic import SimulationConfig, simulate
 from training.baselines import promise_eta_h
 from training.config import TrainConfig
 from training.dataset import labels, sample_snapshots
 from training.metrics import early_warning, eta_metrics, risk_metrics
 from training.predictor import STAGE_FEATURE, Predictor
-from training.sources import TrainingData, fingerprint
+from training.sources import TrainingData
 from training.train import train
 
 DEFAULT = SimulationConfig()

@@ -28,7 +28,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from features.tables import Tables
+from contract.tables import Tables
 from serving.launcher import free_port, running_service
 from serving.payloads import shipment_payloads
 

@@ -20,7 +20,7 @@ DEFAULT_SIZES = (10_000, 100_000, 1_000_000)
 
 def measure(shipments: int) -> dict[str, float]:
     """Simulate the default world with `shipments` parcels in this process; time and memory."""
-    from features.sources.synthetic import SimulationConfig, simulate
+    from sources.synthetic import SimulationConfig, simulate
 
     started = time.perf_counter()
     world = simulate(SimulationConfig(shipments=shipments))

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from features.sources.synthetic import SimulationConfig, simulate
+from sources.synthetic import SimulationConfig, simulate
 from training.config import TrainConfig
 from training.sources import load_data
 from training.train import train

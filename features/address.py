@@ -3,7 +3,7 @@
 Address and contact defects (a missing 동/호 unit, a postcode of another district, an old
 lot-number address, a misspelt road, a missing or malformed phone) are the main cause of
 failed delivery attempts. This module parses the Korean address into its components and
-scores them against the reference gazetteer (`features.reference.korea`).
+scores them against the reference gazetteer (`contract.reference.korea`).
 
 The raw address and phone never leave this module: only scores and flags come out, and
 nothing here logs. Sources without addresses (e.g. Olist) give NaN, not zero.
@@ -16,8 +16,15 @@ import re
 import numpy as np
 import pandas as pd
 
-from features.reference.korea import district_of_postcode, districts, road_names
-from features.snapshots import Columns
+from contract.reference.korea import district_of_postcode, districts, road_names
+from contract.tables import Tables
+from features.family import DONE, STATIC, Family, feature
+from features.series import DAY, Context, DailySeries, lookup, value, windowed
+from features.snapshots import Columns, Snapshots, seconds
+
+NAME = "address"
+POSTCODE_DAYS = 90  # failed-attempt history per postcode area needs a longer window
+POSTCODE_PRIOR = 50.0
 
 ADDRESS_FEATURES: tuple[str, ...] = (
     "addr_parse_ok",
@@ -121,3 +128,82 @@ def address_features(shipments: pd.DataFrame) -> pd.DataFrame:
         shipments["recipient_phone"].to_numpy(dtype=object),
     )
     return pd.DataFrame(columns, index=shipments.index)[list(ADDRESS_FEATURES)]
+
+
+def postcode_area(postcodes: pd.Series | np.ndarray) -> np.ndarray:
+    """First three digits of a postcode: the district-level area (thin data pools there)."""
+    return np.array(
+        [p[:3] if isinstance(p, str) and p else "?" for p in np.asarray(postcodes, dtype=object)],
+        dtype=object,
+    )
+
+
+def postcode_history(
+    ships: pd.DataFrame, events: pd.DataFrame, days: tuple[int, int]
+) -> DailySeries:
+    """Delivery attempts per postcode area and UTC day, and how many failed."""
+    attempts = events[events["event_type"].isin(["DELIVERED", "DELIVERY_FAILED"])]
+    by_id = pd.Series(postcode_area(ships["dest_postcode"]), index=ships["shipment_id"].to_numpy())
+    area = attempts["shipment_id"].map(by_id)
+    keys = pd.Index(np.unique(np.append(area.astype("str").to_numpy(), "*")))
+    day = np.floor(seconds(attempts["event_time"]) / DAY).astype(np.int64)
+    failed = (attempts["event_type"] == "DELIVERY_FAILED").to_numpy(dtype=float)
+    col = keys.get_indexer(area.astype("str").to_numpy())
+    star = np.full(len(col), keys.get_loc("*"))
+    sums = windowed(
+        np.concatenate([day, day]),
+        np.concatenate([col, star]),
+        len(keys),
+        days,
+        POSTCODE_DAYS,
+        {"attempts": np.ones(2 * len(day)), "failed": np.tile(failed, 2)},
+    )
+    return DailySeries(days[0], keys, sums)
+
+
+def postcode_fail_rate(snap: Snapshots, context: Context) -> np.ndarray:
+    """Failed-attempt rate at each snapshot's destination postcode area, smoothed."""
+    day = np.floor(snap.as_of_s / DAY).astype(np.int64)
+    areas = context.series["postcode"]
+    row, col, star = lookup(context, "postcode", postcode_area(snap.column("dest_postcode")), day)
+    attempts, failed = value(areas, "attempts", row, col), value(areas, "failed", row, col)
+    g_att, g_fail = value(areas, "attempts", row, star), value(areas, "failed", row, star)
+    g_rate = np.where(g_att > 0, g_fail / np.maximum(g_att, 1), np.nan)
+    return (failed + POSTCODE_PRIOR * g_rate) / (attempts + POSTCODE_PRIOR)
+
+
+def _per_shipment(snap: Snapshots) -> Columns:
+    """Address columns once per shipment (snapshots repeat shipments), spread back."""
+    codes, _ = pd.factorize(snap.position)
+    first = np.unique(codes, return_index=True)[1]
+    per_shipment = address_columns(
+        *(
+            np.asarray(snap.column(f), dtype=object)[first]
+            for f in ("dest_address", "dest_postcode", "recipient_phone")
+        )
+    )
+    return {name: values[codes] for name, values in per_shipment.items()}
+
+
+def _compute(snap: Snapshots, tables: Tables, context: Context, done: Columns) -> Columns:
+    return {**_per_shipment(snap), "addr_postcode_fail_rate": postcode_fail_rate(snap, context)}
+
+
+FEATURES = (
+    feature("addr_parse_ok", NAME, "Address parsed into province and district.", STATIC),
+    feature("addr_completeness", NAME, "Share of address components present.", STATIC),
+    feature("addr_has_unit", NAME, "Unit detail (동/호, floor) present.", STATIC),
+    feature("addr_old_style", NAME, "Old lot-number style address.", STATIC),
+    feature("addr_road_unknown", NAME, "Road name not in the road list (likely typo).", STATIC),
+    feature("addr_postcode_district_match", NAME, "Postcode lies in the named district.", STATIC),
+    feature("addr_phone_missing", NAME, "No recipient phone.", STATIC),
+    feature("addr_phone_valid", NAME, "Phone number is well formed.", STATIC),
+    feature(
+        "addr_postcode_fail_rate",
+        NAME,
+        "Failed-attempt rate at the destination postcode (smoothed).",
+        DONE,
+    ),
+)
+
+FAMILY = Family(NAME, "ADDRESS", FEATURES, _compute, {"postcode": postcode_history})

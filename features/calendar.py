@@ -1,49 +1,40 @@
 """Calendar family: weekday and hour, holidays, peak periods, the promise's lead time.
 
-Uses the `holidays` package's Korean and Brazilian calendars (chosen by the destination's
-time zone). Everything here is known at `as_of` (calendars are public in advance).
+Holidays and peak seasons come from the data's locale (contract/locale.py): its country's
+public holidays (the `holidays` package) and the peak windows its source declared. Everything
+here is known at `as_of` (calendars are public in advance).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from functools import cache
 
 import holidays
 import numpy as np
 
+from contract.locale import Locale, day_number
+from contract.tables import Tables
+from features.family import STATIC, Family, feature
+from features.series import Context
 from features.snapshots import Columns, Snapshots
 
-_EPOCH = dt.date(1970, 1, 1)
-_KR_FAMILY = ("Chuseok", "Korean New Year")
-PRE_HOLIDAY_DAYS, POST_HOLIDAY_DAYS = 12, 7
-
-
-def _day_number(d: dt.date) -> int:
-    return (d - _EPOCH).days
+NAME = "calendar"
 
 
 @cache
-def _calendar(country: str, first_year: int, last_year: int) -> tuple[np.ndarray, np.ndarray]:
-    """(sorted holiday day numbers, sorted peak-season day numbers) of a country."""
+def _calendar(locale: Locale, first_year: int, last_year: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted holiday day numbers, sorted peak-season day numbers) of a locale."""
     years = range(first_year, last_year + 1)
-    cal = holidays.country_holidays(country, years=years, language="en_US")
-    days = np.array(sorted(_day_number(d) for d in cal), dtype=np.int64)
+    if locale.holiday_country is None:
+        named: dict = {}
+    else:
+        named = dict(
+            holidays.country_holidays(locale.holiday_country, years=years, language="en_US")
+        )
+    days = np.array(sorted(day_number(d) for d in named), dtype=np.int64)
     peak: set[int] = set()
-    if country == "KR":
-        family = sorted(d for d, name in cal.items() if any(k in name for k in _KR_FAMILY))
-        for d in family:
-            base = _day_number(d)
-            peak.update(range(base - PRE_HOLIDAY_DAYS, base + POST_HOLIDAY_DAYS + 1))
-        for y in years:
-            peak.update(_day_number(dt.date(y, 11, k)) for k in (*range(9, 14), *range(24, 31)))
-    elif country == "BR":
-        for y in years:
-            nov1 = dt.date(y, 11, 1)
-            black_friday = nov1 + dt.timedelta(days=(4 - nov1.weekday()) % 7 + 21)
-            base = _day_number(black_friday)
-            peak.update(range(base - 3, base + 4))
-            peak.update(_day_number(dt.date(y, 12, k)) for k in range(1, 25))
+    for window in locale.peaks:
+        peak |= window.days(years, named)
     return days, np.array(sorted(peak), dtype=np.int64)
 
 
@@ -75,18 +66,40 @@ def calendar_features(snap: Snapshots) -> Columns:
     if n == 0:
         return out
     years = day.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
-    lo, hi = int(years.min()) - 1, int(years.max()) + 1
-    for country, offset in (("KR", 9.0), ("BR", -3.0)):
-        rows = np.flatnonzero(off == offset)
-        if len(rows) == 0:
-            continue
-        hol, peak = _calendar(country, lo, hi)
-        d, p = day[rows], promised_day[rows]
-        nxt = np.searchsorted(hol, d, side="left")
-        out["cal_is_holiday"][rows] = np.isin(d, hol)
-        out["cal_days_to_holiday"][rows] = hol[np.minimum(nxt, len(hol) - 1)] - d
-        out["cal_holidays_before_promise"][rows] = np.maximum(
-            np.searchsorted(hol, p, side="right") - nxt, 0
-        )
-        out["cal_peak_season"][rows] = np.isin(d, peak)
+    hol, peak = _calendar(snap.locale, int(years.min()) - 1, int(years.max()) + 1)
+    nxt = np.searchsorted(hol, day, side="left")
+    if len(hol):
+        out["cal_is_holiday"] = np.isin(day, hol).astype(float)
+        out["cal_days_to_holiday"] = (hol[np.minimum(nxt, len(hol) - 1)] - day).astype(float)
+        out["cal_holidays_before_promise"] = np.maximum(
+            np.searchsorted(hol, promised_day, side="right") - nxt, 0
+        ).astype(float)
+    if snap.locale.peaks:
+        out["cal_peak_season"] = np.isin(day, peak).astype(float)
     return out
+
+
+def _compute(snap: Snapshots, tables: Tables, context: Context, done: Columns) -> Columns:
+    return calendar_features(snap)
+
+
+FEATURES = (
+    feature("cal_weekday", NAME, "Local weekday of as_of (0 Monday).", STATIC),
+    feature("cal_hour", NAME, "Local hour of as_of.", STATIC),
+    feature(
+        "cal_created_hour", NAME, "Local hour the parcel was created (vs pickup cut-off).", STATIC
+    ),
+    feature("cal_promised_weekday", NAME, "Local weekday of the promised day.", STATIC),
+    feature("cal_promise_lead_h", NAME, "Hours from creation to the promise.", STATIC),
+    feature("cal_is_holiday", NAME, "as_of falls on a public holiday.", STATIC),
+    feature("cal_days_to_holiday", NAME, "Days from as_of to the next public holiday.", STATIC),
+    feature(
+        "cal_holidays_before_promise",
+        NAME,
+        "Public holidays between as_of and the promise.",
+        STATIC,
+    ),
+    feature("cal_peak_season", NAME, "Peak period (pre-holiday rush, shopping events).", STATIC),
+)
+
+FAMILY = Family(NAME, "PEAK_SEASON", FEATURES, _compute)

@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.context import HOUR, Context
+from contract.tables import Tables
+from features.family import HUBS, Family, Feature, feature
+from features.route import network_index
+from features.series import HOUR, Context
 from features.snapshots import Columns, Snapshots, map_values
+
+NAME = "hub_load"
 
 
 def _at(context: Context, location: np.ndarray, hour: np.ndarray) -> Columns:
@@ -51,3 +56,33 @@ def hub_load_features(snap: Snapshots, context: Context, places: dict[str, np.nd
         for name, values in _at(context, places[where], hour).items():
             out[f"hub_{where}_{name}"] = values
     return out
+
+
+def _compute(snap: Snapshots, tables: Tables, context: Context, done: Columns) -> Columns:
+    index = network_index(tables, context)
+    places = {
+        "origin": done["_origin_hub"],
+        "dest": done["_dest_hub"],
+        "terminal": map_values(snap.column("dest_region"), index.terminal_id, None),
+        "current": done["prog_last_location"],
+    }
+    return hub_load_features(snap, context, places)
+
+
+_PLACES = (
+    ("origin", "origin hub"),
+    ("dest", "destination hub"),
+    ("terminal", "destination terminal"),
+    ("current", "current location"),
+)
+_MEASURES = (
+    ("inflow_ratio", "Parcels in over the last 24 h / daily capacity"),
+    ("on_hand_ratio", "Parcels in but not out / daily capacity (backlog)"),
+    ("dwell_h", "Mean dwell of parcels that left in the last 24 h"),
+)
+FEATURES: tuple[Feature, ...] = tuple(
+    feature(f"hub_{where}_{what}", NAME, f"{label} at the {place}.", HUBS)
+    for where, place in _PLACES
+    for what, label in _MEASURES
+)
+FAMILY = Family(NAME, "HUB_BACKLOG", FEATURES, _compute)

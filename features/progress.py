@@ -9,9 +9,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.context import GAP_BIN_H, Context
+from contract.tables import Tables
+from features.family import DONE, EVENTS, STATIC, Family, feature
+from features.series import DAY, HOUR, Context, DailySeries, windowed
 from features.snapshots import Columns, Snapshots, map_values, pick, positions_of, seconds
 
+NAME = "progress"
+GAP_BIN_H, GAP_BINS = 1, 120  # scan-gap histogram: 1 h bins up to 120 h
+GAP_DAYS = 28  # trailing window of the normal scan gaps
 STAGE = {
     "CREATED": 1,
     "PICKED_UP": 2,
@@ -98,7 +103,7 @@ def progress_features(
 
 def _normal_gap(context: Context, snap: Snapshots, kind: np.ndarray) -> np.ndarray:
     """Median hours to the next scan after a scan of this type, from the context histogram."""
-    gaps = context.gaps
+    gaps = context.series["gaps"]
     col = np.asarray(
         map_values(
             kind,
@@ -113,3 +118,60 @@ def _normal_gap(context: Context, snap: Snapshots, kind: np.ndarray) -> np.ndarr
     median_bin = (np.cumsum(hist, axis=1) >= total[:, None] / 2).argmax(axis=1)
     known = (col >= 0) & (total >= 5)
     return np.where(known, (median_bin + 0.5) * GAP_BIN_H, np.nan)
+
+
+def gap_history(
+    shipments: pd.DataFrame, events: pd.DataFrame, days: tuple[int, int]
+) -> DailySeries:
+    """Histogram of hours from each scan type to the parcel's next scan, by day the gap closed."""
+    ev = events.sort_values(["shipment_id", "event_time"], kind="stable")
+    same = ev["shipment_id"].to_numpy()[1:] == ev["shipment_id"].to_numpy()[:-1]
+    t = seconds(ev["event_time"])
+    kind = ev["event_type"].astype("str").to_numpy()[:-1][same]
+    gap_h = ((t[1:] - t[:-1]) / HOUR)[same]
+    closed_day = np.floor(t[1:][same] / DAY).astype(np.int64)
+    keys = pd.Index(np.unique(kind)) if len(kind) else pd.Index(["CREATED"])
+    bins = np.clip(gap_h // GAP_BIN_H, 0, GAP_BINS - 1).astype(np.int64)
+    sums = windowed(
+        closed_day,
+        keys.get_indexer(kind),
+        len(keys),
+        days,
+        GAP_DAYS,
+        {"gaps": np.ones(len(kind))},
+        bins=(bins, GAP_BINS),
+    )
+    return DailySeries(days[0], keys, sums)
+
+
+def _compute(snap: Snapshots, tables: Tables, context: Context, done: Columns) -> Columns:
+    return progress_features(snap, tables.scan_events, context, done["route_n_hubs"])
+
+
+FEATURES = (
+    feature("prog_last_event", NAME, "Type of the last scan.", EVENTS, "category"),
+    feature("prog_last_location", NAME, "Location of the last scan.", EVENTS, "category"),
+    feature("prog_stage", NAME, "Journey stage 0 (none) .. 7 (delivered).", EVENTS),
+    feature("prog_n_events", NAME, "Scans so far.", EVENTS),
+    feature("prog_hours_since_scan", NAME, "Hours since the last scan.", EVENTS),
+    feature("prog_normal_gap_h", NAME, "Median hours to the next scan after this scan type.", DONE),
+    feature(
+        "prog_gap_ratio", NAME, "Hours since the last scan over the normal gap (stalling).", EVENTS
+    ),
+    feature(
+        "prog_hours_to_promise", NAME, "Hours left until the promise (negative: overdue).", STATIC
+    ),
+    feature("prog_hours_since_created", NAME, "Age of the parcel.", STATIC),
+    feature("prog_hubs_passed", NAME, "Hubs the parcel has left.", EVENTS),
+    feature("prog_remaining_legs", NAME, "Expected hubs still ahead.", EVENTS),
+    feature(
+        "prog_failed_attempts",
+        NAME,
+        "Failed delivery attempts so far.",
+        EVENTS,
+        reason="DELIVERY_FAILED",
+    ),
+    feature("prog_exceptions", NAME, "Exception scans so far (holds, stoppages).", EVENTS),
+)
+
+FAMILY = Family(NAME, "STALLED", FEATURES, _compute, {"gaps": gap_history})

@@ -1,7 +1,8 @@
 """Route family: where the parcel goes and how (distance, hubs, lane, island/remote).
 
 Static per shipment: computed from the shipment and the network table, known at creation.
-Missing coordinates fall back to the region's terminal coordinates, then to NaN.
+Missing coordinates fall back to the region's terminal coordinates, then to NaN. Island and
+remote regions are the data's locale's (contract/locale.py).
 """
 
 from __future__ import annotations
@@ -11,22 +12,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.reference.korea import regions as kr_regions
+from contract.locale import NEUTRAL, Locale
+from contract.reference.geo import haversine_km
+from contract.tables import Tables
+from features.family import STATIC, Family, feature
+from features.series import Context
 from features.snapshots import Columns, Snapshots, map_values, pick
 
-EARTH_KM = 6371.0
-
-
-def haversine_km(
-    lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray
-) -> np.ndarray:
-    """Great-circle distance (NaN in, NaN out)."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    a = (
-        np.sin((p2 - p1) / 2) ** 2
-        + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lon2 - lon1) / 2) ** 2
-    )
-    return 2 * EARTH_KM * np.arcsin(np.sqrt(a))
+NAME = "route"
 
 
 @dataclass(frozen=True)
@@ -44,12 +37,11 @@ class NetworkIndex:
     remote: dict[str, float]
 
     @classmethod
-    def of(cls, network: pd.DataFrame) -> NetworkIndex:
-        """Index a canonical network table."""
+    def of(cls, network: pd.DataFrame, locale: Locale = NEUTRAL) -> NetworkIndex:
+        """Index a canonical network table (island and remote regions from the locale)."""
         terms = network[network["kind"] == "TERMINAL"].drop_duplicates("region")
         region = terms["region"].astype("str")
         hubs = network[network["kind"].isin(["HUB", "MEGA_HUB"])]
-        flags = kr_regions().set_index("region")
         return cls(
             terminal_lat=dict(zip(region, terms["lat"].astype(float), strict=True)),
             terminal_lon=dict(zip(region, terms["lon"].astype(float), strict=True)),
@@ -64,8 +56,8 @@ class NetworkIndex:
             hub_ids=hubs["location_id"].astype("str").to_numpy(dtype=object),
             hub_lat=hubs["lat"].to_numpy(dtype=float),
             hub_lon=hubs["lon"].to_numpy(dtype=float),
-            island=flags["island"].astype(float).to_dict(),
-            remote=flags["remote"].astype(float).to_dict(),
+            island=_flags(locale.island_regions, network),
+            remote=_flags(locale.remote_regions, network),
         )
 
     def nearest_hub(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
@@ -76,6 +68,13 @@ class NetworkIndex:
         known = ~np.isnan(d).all(axis=1)
         best = np.argmin(np.where(np.isnan(d), np.inf, d), axis=1)
         return pick(known, self.hub_ids[best])
+
+
+def _flags(regions: tuple[str, ...], network: pd.DataFrame) -> dict[str, float]:
+    """1.0 for the listed regions, 0.0 for the network's others (unknown regions: missing)."""
+    known = set(network["region"].astype("str")) | set(regions)
+    listed = set(regions)
+    return {region: float(region in listed) for region in known}
 
 
 def _coords(snap: Snapshots, index: NetworkIndex, side: str) -> tuple[np.ndarray, np.ndarray]:
@@ -114,3 +113,34 @@ def route_features(snap: Snapshots, index: NetworkIndex) -> Columns:
         "_origin_hub": origin_hub,
         "_dest_hub": dest_hub,
     }
+
+
+def network_index(tables: Tables, context: Context) -> NetworkIndex:
+    """The context's network index (the request's network when the context has none)."""
+    network = context.network if not context.network.empty else tables.network
+    return context.memo("network_index", lambda: NetworkIndex.of(network, context.locale))
+
+
+def _compute(snap: Snapshots, tables: Tables, context: Context, done: Columns) -> Columns:
+    return route_features(snap, network_index(tables, context))
+
+
+FEATURES = (
+    feature("route_distance_km", NAME, "Great-circle origin-destination distance.", STATIC),
+    feature("route_n_hubs", NAME, "Hubs on the expected path (1 same hub, 2 otherwise).", STATIC),
+    feature("route_lane", NAME, "Lane id 'origin>destination' region.", STATIC, "category"),
+    feature("route_origin_region", NAME, "Origin region.", STATIC, "category"),
+    feature("route_dest_region", NAME, "Destination region.", STATIC, "category"),
+    feature("route_is_island", NAME, "Destination is an island (ferry/air leg).", STATIC),
+    feature("route_is_remote", NAME, "Destination is a remote region.", STATIC),
+    feature("route_service_level", NAME, "Service level of the promise.", STATIC, "category"),
+    feature("route_weight_kg", NAME, "Parcel weight.", STATIC),
+    feature(
+        "route_dest_lat", NAME, "Destination latitude (the region's terminal if missing).", STATIC
+    ),
+    feature(
+        "route_dest_lon", NAME, "Destination longitude (the region's terminal if missing).", STATIC
+    ),
+)
+
+FAMILY = Family(NAME, "REMOTE_ROUTE", FEATURES, _compute)

@@ -8,18 +8,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.reference.korea import regions as kr_regions
-from features.schema import OUTCOME_COLUMNS, TIMESTAMP_DTYPE
+from contract.locale import NEUTRAL, Locale
+from contract.schema import OUTCOME_COLUMNS, TIMESTAMP_DTYPE
 
 US_PER_S = 1_000_000
 SMALL_BATCH = 64  # up to this many keys, plain dict lookups beat pandas per-call overhead
 Columns = dict[str, np.ndarray]  # a family's output: feature name -> one value per snapshot
-# Local time of a region: Korea is UTC+9 all year; Brazilian state codes (Olist) use UTC-3.
-_KR = set(kr_regions()["region"])
-_BR_STATES = {
-    "AC", "AL", "AM", "AP", "BA", "CE", "DF", "ES", "GO", "MA", "MG", "MS", "MT", "PA", "PB",
-    "PE", "PI", "PR", "RJ", "RN", "RO", "RR", "RS", "SC", "SE", "SP", "TO",
-}  # fmt: skip
 
 
 def pick(condition: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -55,20 +49,6 @@ def positions_of(keys: np.ndarray, known: np.ndarray) -> np.ndarray:
     return pd.Index(known).get_indexer(keys)
 
 
-def _offset(region: str) -> float:
-    return 9.0 if region in _KR else -3.0 if region in _BR_STATES else 0.0
-
-
-def utc_offset_hours(region: pd.Series) -> np.ndarray:
-    """Hours to add to UTC for local time in each region (0 when the region is unknown)."""
-    region = np.asarray(region, dtype=object)
-    if len(region) <= SMALL_BATCH:
-        return np.array([_offset(str(r)) for r in region] + [0.0])[:-1]
-    codes, uniques = pd.factorize(region, use_na_sentinel=True)
-    values = np.array([_offset(str(u)) for u in uniques] + [0.0])
-    return values[codes]
-
-
 def _to_us(times: pd.Series) -> pd.Series:
     """Timestamps in the contract's UTC microseconds (finer input is floored, not refused)."""
     if times.dtype == TIMESTAMP_DTYPE:
@@ -96,7 +76,7 @@ class Snapshots:
         shipments: The shipments table.
         position: Row of each snapshot's shipment in `shipments`.
         as_of_s: as_of in epoch seconds.
-        local_offset_h: Hours from UTC to the destination's local time.
+        local_offset_h: Hours from UTC to the data's local time (its locale's offset).
         created_s: created_at in epoch seconds.
         promised_s: promised_at in epoch seconds.
     """
@@ -107,6 +87,7 @@ class Snapshots:
     local_offset_h: np.ndarray
     created_s: np.ndarray
     promised_s: np.ndarray
+    locale: Locale = NEUTRAL
     _columns: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     def __len__(self) -> int:
@@ -126,7 +107,9 @@ class Snapshots:
         return np.floor((self.as_of_s + off * 3600) / 86400).astype(np.int64)
 
 
-def prepare(shipments: pd.DataFrame, snapshots: pd.DataFrame) -> Snapshots:
+def prepare(
+    shipments: pd.DataFrame, snapshots: pd.DataFrame, locale: Locale = NEUTRAL
+) -> Snapshots:
     """Locate each snapshot's shipment; outcome columns stay out of reach of the families.
 
     Raises:
@@ -150,7 +133,8 @@ def prepare(shipments: pd.DataFrame, snapshots: pd.DataFrame) -> Snapshots:
         shipments,
         position,
         as_of_s=as_of_s,
-        local_offset_h=utc_offset_hours(shipments["dest_region"].to_numpy()[position]),
+        local_offset_h=np.full(len(position), locale.utc_offset_h),
         created_s=seconds(shipments["created_at"])[position],
         promised_s=seconds(shipments["promised_at"])[position],
+        locale=locale,
     )

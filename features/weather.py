@@ -13,8 +13,13 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from features.context import Context
-from features.snapshots import Columns, Snapshots, map_values, utc_offset_hours
+from contract.tables import Tables
+from features.family import FORECAST, OBS, Family, feature
+from features.route import network_index
+from features.series import Context
+from features.snapshots import Columns, Snapshots, map_values
+
+NAME = "weather"
 
 HEAVY_RAIN_MM, STRONG_WIND_MS = 30.0, 14.0
 _EPOCH_DAY = np.datetime64("1970-01-01", "D")
@@ -128,12 +133,9 @@ def weather_features(snap: Snapshots, context: Context, on_path: dict[str, np.nd
         out["wx_dest_precip_3d"] = np.where(seen, np.nansum(np.nan_to_num(rain), axis=0), np.nan)
         snow = np.stack([obs.take("snow", d, today - k) for k in (1, 2, 3)])
         out["wx_dest_snow_3d"] = np.where(seen, np.nan_to_num(snow).max(axis=0), np.nan)
-        out["wx_origin_precip_1d"] = obs.take(
-            "precip_mm", obs.index(origin), snap.local_day(utc_offset_hours(origin)) - 1
-        )
+        out["wx_origin_precip_1d"] = obs.take("precip_mm", obs.index(origin), today - 1)
         for place, region in on_path.items():
-            local_today = snap.local_day(utc_offset_hours(region))
-            out[f"wx_{place}_precip_1d"] = obs.take("precip_mm", obs.index(region), local_today - 1)
+            out[f"wx_{place}_precip_1d"] = obs.take("precip_mm", obs.index(region), today - 1)
     else:
         for col in ("wx_dest_precip_1d", "wx_dest_precip_3d", "wx_dest_snow_3d"):
             out[col] = nan
@@ -147,9 +149,8 @@ def weather_features(snap: Snapshots, context: Context, on_path: dict[str, np.nd
         out["wx_dest_fc_snow"] = _fc_max(fc, "snow", d, today, horizon)
         out["wx_dest_fc_wind_max"] = _fc_max(fc, "wind_max_ms", d, today, horizon)
         for place, region in on_path.items():
-            local_today = snap.local_day(utc_offset_hours(region))
             out[f"wx_{place}_fc_precip_today"] = _fc_max(
-                fc, "precip_mm", fc.index(region), local_today, np.zeros(n, dtype=np.int64)
+                fc, "precip_mm", fc.index(region), today, np.zeros(n, dtype=np.int64)
             )
     else:
         for col in ("wx_dest_fc_precip_max", "wx_dest_fc_snow", "wx_dest_fc_wind_max"):
@@ -168,3 +169,54 @@ def severity(precip_mm: np.ndarray, snow: np.ndarray, wind_ms: np.ndarray) -> np
     """Monotone weather severity: more rain, snow or wind never lowers it (NaN if all unknown)."""
     parts = np.stack([precip_mm / HEAVY_RAIN_MM, snow, wind_ms / STRONG_WIND_MS])
     return np.where(np.isnan(parts).all(axis=0), np.nan, np.nansum(parts, axis=0))
+
+
+def _compute(snap: Snapshots, tables: Tables, context: Context, done: Columns) -> Columns:
+    index = network_index(tables, context)
+    on_path = {
+        "current": map_values(done["prog_last_location"], index.location_region, None),
+        "hub": map_values(done["_dest_hub"], index.location_region, None),
+    }
+    return weather_features(snap, context, on_path)
+
+
+FEATURES = (
+    feature("wx_dest_precip_1d", NAME, "Destination rain on the last completed day (mm).", OBS),
+    feature("wx_dest_precip_3d", NAME, "Destination rain over the last 3 completed days.", OBS),
+    feature("wx_dest_snow_3d", NAME, "Snow at the destination in the last 3 completed days.", OBS),
+    feature("wx_origin_precip_1d", NAME, "Origin rain on the last completed day.", OBS),
+    feature("wx_current_precip_1d", NAME, "Rain at the current location's region.", OBS),
+    feature("wx_hub_precip_1d", NAME, "Rain at the destination hub's region (line-haul).", OBS),
+    feature(
+        "wx_dest_fc_precip_max",
+        NAME,
+        "Max forecast daily rain at the destination, today to the promised day.",
+        FORECAST,
+    ),
+    feature(
+        "wx_dest_fc_snow", NAME, "Snow forecast at the destination before the promise.", FORECAST
+    ),
+    feature(
+        "wx_dest_fc_wind_max",
+        NAME,
+        "Max forecast wind at the destination before the promise.",
+        FORECAST,
+    ),
+    feature(
+        "wx_hub_fc_precip_today",
+        NAME,
+        "Forecast rain today at the destination hub's region.",
+        FORECAST,
+    ),
+    feature(
+        "wx_current_fc_precip_today", NAME, "Forecast rain today at the current location.", FORECAST
+    ),
+    feature(
+        "wx_dest_severity",
+        NAME,
+        "Weather severity at the destination (rain/30 mm + snow + wind/14 m/s).",
+        FORECAST,
+    ),
+)
+
+FAMILY = Family(NAME, "WEATHER", FEATURES, _compute)

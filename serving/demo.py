@@ -11,7 +11,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from features.tables import Tables
+from contract.tables import Tables
 from serving.launcher import WebhookReceiver, running_service
 from serving.payloads import shipment_payloads
 

@@ -8,8 +8,8 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel
 
-from features.tables import Tables, utc_timestamps
-from features.validation import validate_typed
+from contract.tables import Tables, utc_timestamps
+from contract.validation import validate_typed
 from serving.schemas import Prediction, Reason
 from training.reasons import REASONS
 

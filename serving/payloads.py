@@ -7,8 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from features.schema import SCAN_EVENTS, SHIPMENTS
-from features.tables import Tables
+from contract.schema import SCAN_EVENTS, SHIPMENTS
+from contract.tables import Tables
 
 _INPUT = [c for c in SHIPMENTS.columns if not c.outcome]
 _EVENT_FIELDS = [c.name for c in SCAN_EVENTS.columns if c.name != "shipment_id"]

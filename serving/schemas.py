@@ -1,6 +1,6 @@
 """Request and response models of the HTTP API, generated from the data contract.
 
-The shipment and scan models are built from `features.schema` (the outcome columns left out),
+The shipment and scan models are built from `contract.schema` (the outcome columns left out),
 so the API, the MLflow signature and data validation share one definition.
 """
 
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
 
-from features.schema import SCAN_EVENTS, SHIPMENTS, Column
+from contract.schema import SCAN_EVENTS, SHIPMENTS, Column
 
 Lang = Literal["ko", "en"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from features.sources.synthetic import SimulatedWorld, SimulationConfig, simulate
+from sources.synthetic import SimulatedWorld, SimulationConfig, simulate
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

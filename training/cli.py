@@ -16,9 +16,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from features.sources.synthetic import SimulatedWorld, SimulationConfig, simulate
-from features.sources.synthetic.summary import summarize
-from features.sources.synthetic.world import STAGES
+from sources.synthetic import SimulatedWorld, SimulationConfig, simulate
+from sources.synthetic.summary import summarize
+from sources.synthetic.world import STAGES
 
 if TYPE_CHECKING:
     from training.models import BoosterParams
@@ -108,8 +108,8 @@ def context_command(
     ] = None,
 ) -> None:
     """Refresh the cross-shipment context (hub load, histories, weather) serving reads."""
+    from contract.tables import Tables
     from features.context import build_context
-    from features.tables import Tables
 
     try:
         tables = Tables.read(data)

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from features.schema import FEATURE_NAMES
+from features.catalog import FEATURE_NAMES
+from sources import TrainingDefaults, get_source
 from training.dataset import SnapshotPlan
 from training.models import BoosterParams
 
@@ -53,22 +54,6 @@ class TrackingConfig:
 # Measured on the default world: depth 6 vs unbounded, AUC 0.838 both, TreeSHAP 0.48 vs 1.76 ms
 # a parcel (docs/model.md).
 RISK_PARAMS = BoosterParams(max_depth=6)
-
-# A few thousand orders (the partial Olist copy): trees the size of the default ones memorise
-# them. Measured on its purchase/hand-over evaluation: 63 leaves AUC 0.56/0.65, 7 leaves
-# 0.59/0.66 (train fold only); randomised split thresholds on top, over seeds 1, 2, 3 and 7:
-# AUC 0.634 -> 0.640 / 0.702 -> 0.713, P50 MAE 6.94 -> 6.78 / 5.70 -> 5.69 days
-# (docs/real-data.md).
-OLIST_PARAMS = BoosterParams(
-    num_leaves=7,
-    learning_rate=0.03,
-    n_rounds=800,
-    min_child_samples=30,
-    max_bin=63,
-    early_stopping_rounds=60,
-    extra_trees=True,
-)
-
 
 # A calibration fold shorter than two months is one regime: on 4- and 6-month worlds (30 and
 # 45 days) its map and margins missed the next weeks' shocks (ECE up to 0.048, coverage down to
@@ -148,21 +133,27 @@ class TrainConfig:
 
     @classmethod
     def for_source(cls, source: str, **overrides: Any) -> TrainConfig:
-        """The defaults of a data source.
+        """The training defaults a source declares (sources/), with `overrides` on top.
 
-        olist: snapshots only at purchase and at the carrier hand-over (the two stages its
-        data has), nothing in between, each stage's metrics logged on its own; small trees
-        and a slow rate for a few thousand orders, calibration cross-fitted over five time
-        blocks (docs/real-data.md has the measurements behind these).
+        Olist, for one, declares small trees with randomised thresholds, snapshots only at
+        purchase and at the carrier hand-over, each stage's metrics on their own, and its
+        calibration cross-fitted over five time blocks (docs/real-data.md).
         """
-        if source == "olist":
-            overrides.setdefault("params", OLIST_PARAMS)
-            overrides.setdefault("eta_params", OLIST_PARAMS)
-            overrides.setdefault("cross_fit_blocks", 5)
-            overrides.setdefault("plan", SnapshotPlan(every_hours=0))
-            overrides.setdefault(
-                "stage_metrics", (("CREATED", "purchase"), ("PICKED_UP", "handoff"))
-            )
+        return cls.from_defaults(get_source(source).defaults, **overrides)
+
+    @classmethod
+    def from_defaults(cls, defaults: TrainingDefaults, **overrides: Any) -> TrainConfig:
+        """The config a source's `TrainingDefaults` ask for, with `overrides` on top."""
+        if defaults.booster:
+            booster = BoosterParams(**defaults.booster)
+            overrides.setdefault("params", booster)
+            overrides.setdefault("eta_params", booster)
+        if defaults.snapshot_every_hours is not None:
+            overrides.setdefault("plan", SnapshotPlan(every_hours=defaults.snapshot_every_hours))
+        if defaults.cross_fit_blocks is not None:
+            overrides.setdefault("cross_fit_blocks", defaults.cross_fit_blocks)
+        if defaults.stage_metrics:
+            overrides.setdefault("stage_metrics", defaults.stage_metrics)
         return cls(**overrides)
 
     def blocks_for(self, calibration_days: float) -> int:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.schema import TIMESTAMP_DTYPE
-from features.tables import Tables
+from contract.schema import TIMESTAMP_DTYPE
+from contract.tables import Tables
 
 HOUR = pd.Timedelta(hours=1)
 

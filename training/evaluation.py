@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.schema import FEATURES
+from features.catalog import FEATURES
 from training.baselines import lane_median_eta_h, promise_eta_h
 from training.dataset import TimeSplit, labels, time_split
 from training.metrics import (

@@ -21,9 +21,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.snapshots import seconds, utc_offset_hours
-from features.sources.synthetic.world import HiddenStates
-from features.tables import Tables
+from contract.tables import Tables
+from features.snapshots import seconds
+from sources.synthetic.world import HiddenStates
 
 LOOKAHEAD_DAYS = 3  # perfect forecasts for today and the next two local days
 MAX_PROMISE_DAYS = 10  # days scanned up to the promise (promises are a few days away)
@@ -37,11 +37,12 @@ def foresight_columns(
     ids = snapshots["shipment_id"]
     dest = ids.map(ships["dest_region"].astype("str")).to_numpy(dtype=object)
     origin = ids.map(ships["origin_region"].astype("str")).to_numpy(dtype=object)
-    offset = utc_offset_hours(pd.Series(dest)) * 3600
+    offset = tables.locale.utc_offset_h * 3600
     today = np.floor((seconds(snapshots["as_of"]) + offset) / 86400).astype(np.int64)
     promised_s = seconds(ids.map(ships["promised_at"]).reset_index(drop=True))
     promise_day = np.floor((promised_s + offset) / 86400)
-    promise_day = np.clip(np.nan_to_num(promise_day, nan=today), today, today + MAX_PROMISE_DAYS)
+    promise_day = np.where(np.isnan(promise_day), today, promise_day)
+    promise_day = np.clip(promise_day, today, today + MAX_PROMISE_DAYS)
     promise_day = promise_day.astype(np.int64)
 
     out: dict[str, np.ndarray] = {}

@@ -19,11 +19,12 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from contract.schema import TIMESTAMP_DTYPE
+from contract.tables import Tables
 from features.build import as_categorical, build_features, feature_columns
+from features.catalog import FEATURES
 from features.context import Context
-from features.schema import FEATURES, TIMESTAMP_DTYPE
 from features.snapshots import Columns
-from features.tables import Tables
 from training.models import QUANTILES, EtaModel, RiskModel, feature_matrix, trained_positions
 from training.reasons import top_reasons
 from training.recalibration import Recalibration

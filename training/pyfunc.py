@@ -23,9 +23,10 @@ from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel, PythonModelContext
 from mlflow.types.schema import ColSpec, Schema
 
+from contract.schema import SCAN_EVENTS, SHIPMENTS, TIMESTAMP_DTYPE, Column
+from contract.tables import Tables
+from contract.validation import validate
 from features.context import Context
-from features.schema import SCAN_EVENTS, SHIPMENTS, TIMESTAMP_DTYPE, Column, validate
-from features.tables import Tables
 from training.predictor import OUTPUT_COLUMNS, Predictor
 from training.recalibration import RECALIBRATION_FILE, Recalibration
 
@@ -49,7 +50,7 @@ class InputError(ValueError):
 
 
 def signature() -> ModelSignature:
-    """The model's MLflow signature, derived from the data contract in features/schema.py."""
+    """The model's MLflow signature, derived from the data contract in contract/schema.py."""
     inputs = [ColSpec(_MLFLOW_TYPE[c.kind], c.name, required=not c.nullable) for c in INPUT_COLUMNS]
     inputs.append(ColSpec("string", "as_of", required=False))
     inputs.append(ColSpec("string", "events", required=False))

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.schema import FEATURES
+from features.catalog import FAMILY_REASONS, FEATURES
 
 
 @dataclass(frozen=True)
@@ -84,23 +84,6 @@ REASONS = {
     )
 }
 
-FAMILY_REASON = {
-    "route": "REMOTE_ROUTE",
-    "progress": "STALLED",
-    "hub_load": "HUB_BACKLOG",
-    "weather": "WEATHER",
-    "address": "ADDRESS",
-    "calendar": "PEAK_SEASON",
-    "history": "LANE_DELAYS",
-    "order": "ORDER",
-}
-# Features that speak for a more specific reason than their family.
-FEATURE_REASON = {
-    "prog_failed_attempts": "DELIVERY_FAILED",
-    "hist_seller_handover_h": "SELLER",
-    "hist_seller_n": "SELLER",
-    "addr_postcode_fail_rate": "ADDRESS",
-}
 # Which reason codes count as "naming" each of the simulator's hidden causes: the hidden
 # cause is what happened; the reason is what the model could see coming.
 CAUSE_REASONS = {
@@ -115,13 +98,15 @@ CAUSE_REASONS = {
 
 
 def reason_of(feature: str) -> str:
-    """The reason code a feature's contribution counts toward."""
-    if feature in FEATURE_REASON:
-        return FEATURE_REASON[feature]
-    family = next((f.family for f in FEATURES if f.name == feature), None)
-    if family is None:
+    """The reason code a feature's contribution counts toward.
+
+    Its own (`Feature.reason`, e.g. failed attempts speak for DELIVERY_FAILED) or else its
+    family's (`Family.reason`), as the family modules declare them.
+    """
+    found = next((f for f in FEATURES if f.name == feature), None)
+    if found is None:
         raise KeyError(f"unknown feature {feature!r}")
-    return FAMILY_REASON[family]
+    return found.reason or FAMILY_REASONS[found.family]
 
 
 @lru_cache(maxsize=16)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from contract.tables import Tables
 from features.build import build_features
 from features.context import Context
-from features.tables import Tables
 from training.dataset import sample_snapshots
 from training.predictor import STAGE_FEATURE, Predictor
 from training.recalibration import DEFAULT_DAYS, Recalibration, fit_recalibration

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from contract.schema import TIMESTAMP_DTYPE
+from contract.tables import Tables
 from features.build import build_features
 from features.context import Context, build_context
-from features.schema import TIMESTAMP_DTYPE
-from features.tables import Tables
 from training.predictor import Predictor
 from training.reasons import REASONS
 

@@ -1,25 +1,19 @@
-"""Where training data comes from: a Tables directory, the simulated world, or Olist CSVs."""
+"""The data training reads, from any registered source (sources/), and what it knows of it."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from features.sources.synthetic import SimulationConfig, simulate
-from features.sources.synthetic.world import (
-    HIDDEN_DIR,
-    HiddenStates,
-    read_hidden_causes,
-    read_hidden_states,
-)
-from features.tables import Tables
+from contract.tables import Tables
+from sources import SOURCES, TrainingDefaults, get_source
+from sources.synthetic.source import DEFAULT_DATA
+from sources.synthetic.world import HiddenStates
 
-SOURCES = ("synthetic", "olist")
-DEFAULT_DATA = Path("data/simulated")
+__all__ = ["DEFAULT_DATA", "SOURCES", "TrainingData", "load_data"]
 
 
 @dataclass(frozen=True)
@@ -28,15 +22,16 @@ class TrainingData:
 
     Attributes:
         source: Data source name (names the MLflow experiment).
-        tables: Canonical tables.
+        tables: Canonical tables (with their locale).
         location: Directory the tables were read from.
         fingerprint: Short hash of the table files (two runs on the same data share it).
         now: The data's "now": its latest scan.
-        hidden_causes: The simulator's hidden causes when present (oracle and reason
-            agreement only; features never see them).
+        hidden_causes: The simulator's hidden causes when present (the hindsight oracle and
+            reason agreement only; features never see them).
         import_report: What an import dropped or could not join (stage, reason, orders).
         hidden_states: The simulator's hidden states when present (true defects, seller
             reliability, stoppage calendar): the foresight oracle only.
+        defaults: How the source wants its data trained on (sources/base.py).
     """
 
     source: str
@@ -47,6 +42,7 @@ class TrainingData:
     hidden_causes: pd.DataFrame | None = None
     import_report: pd.DataFrame | None = None
     hidden_states: HiddenStates | None = None
+    defaults: TrainingDefaults = field(default_factory=TrainingDefaults)
 
 
 def load_data(
@@ -55,66 +51,30 @@ def load_data(
     progress: Callable[[str], None] | None = None,
     weather_csv: Path | None = None,
 ) -> TrainingData:
-    """Read the data of a source.
-
-    synthetic: a Tables directory (default: the default world, simulated if missing).
-    olist: a directory with the public Olist CSV names, imported by
-    `features.sources.olist.read_olist` (its report is kept on the result).
+    """Read the data of a registered source.
 
     Args:
-        source: "synthetic" or "olist".
-        data: The directory.
+        source: A name in `sources.SOURCES` ("synthetic", "olist").
+        data: Where the source's data is (its default when None, if it has one).
         progress: Called with a line of status now and then.
-        weather_csv: Olist only: INMET daily weather to join by state.
+        weather_csv: A weather file the source joins (Olist: INMET daily weather by state).
 
     Raises:
-        ValueError: Unknown source, or olist without a directory.
-        FileNotFoundError: `data` is not a directory of the source's kind.
+        ValueError: Unknown source, or an option the source does not take.
+        FileNotFoundError: `data` is not data of the source's kind.
     """
-    if source not in SOURCES:
-        raise ValueError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
-    if source == "olist":
-        return _load_olist(data, weather_csv, progress)
-    if data is None:
-        data = DEFAULT_DATA
-        if not (data / "shipments.parquet").exists():
-            if progress:
-                progress(f"simulating the default world into {data}")
-            simulate(SimulationConfig()).write(data)
-    if not (data / "shipments.parquet").exists():
-        raise FileNotFoundError(f"{data} is not a Tables directory (no shipments.parquet)")
-    tables = Tables.read(data)
-    events = tables.scan_events["event_time"]
-    now = events.max() if len(events) else tables.shipments["created_at"].max()
-    hidden = read_hidden_causes(data) if (data / HIDDEN_DIR).exists() else None
-    states = read_hidden_states(data)
-    return TrainingData(source, tables, data, fingerprint(data), now, hidden, hidden_states=states)
-
-
-def _load_olist(
-    data: Path | None, weather_csv: Path | None, progress: Callable[[str], None] | None
-) -> TrainingData:
-    from features.sources.olist import read_olist
-
-    if data is None:
-        raise ValueError("--source olist needs --data DIR (a folder of Olist CSV files)")
-    if progress:
-        progress(f"importing Olist orders from {data}")
-    tables, report = read_olist(data, weather_csv)
-    events = tables.scan_events["event_time"]
-    now = events.max() if len(events) else tables.shipments["created_at"].max()
-    extra = [weather_csv] if weather_csv else []
+    reader = get_source(source)
+    read = reader.load(data, weather_csv=weather_csv, progress=progress)
+    events = read.tables.scan_events["event_time"]
+    now = events.max() if len(events) else read.tables.shipments["created_at"].max()
     return TrainingData(
-        "olist", tables, data, fingerprint(data, "*.csv", extra), now, None, report.table()
+        source=source,
+        tables=read.tables,
+        location=read.location,
+        fingerprint=read.fingerprint,
+        now=now,
+        hidden_causes=read.hidden_causes,
+        import_report=read.import_report,
+        hidden_states=read.hidden_states,
+        defaults=reader.defaults,
     )
-
-
-def fingerprint(data: Path, pattern: str = "*.parquet", extra: list[Path] | None = None) -> str:
-    """Short content hash of the data files in `data` (hidden files excluded)."""
-    digest = hashlib.sha256()
-    for path in [*sorted(data.glob(pattern)), *(extra or [])]:
-        digest.update(path.name.encode())
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()[:16]

@@ -22,7 +22,7 @@ from mlflow.data.meta_dataset import MetaDataset
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.types.schema import ColSpec, Schema, TensorSpec
 
-from features.schema import FEATURES
+from features.catalog import FEATURES
 from training import plots
 from training.config import CHALLENGER, TrackingConfig, TrainConfig
 from training.evaluation import importance_by_family

@@ -32,7 +32,6 @@ from training.refit import history_frame
 from training.sources import TrainingData
 
 Progress = Callable[[str], None]
-OLIST_FOLDS = ("2017-09-01", "2017-11-01")  # calibrate from, evaluate from (UTC)
 
 
 @dataclass
@@ -72,21 +71,21 @@ class TrainResult:
 
 
 def window_of(data: TrainingData, config: TrainConfig) -> Window:
-    """The default folds of a data set: fixed dates for Olist, else the last shares.
+    """The folds of a data set: the fixed dates its source declares, else the last shares.
 
-    Olist: train on purchases up to 2017-10-31 (the last two months calibrate), evaluate on
-    2017-11-01 .. 2018-02-28, which holds Black Friday and the February wave
+    Olist declares training on purchases up to 2017-10-31 (the last two months calibrate) and
+    evaluation on 2017-11-01 .. 2018-02-28, which holds Black Friday and the February wave
     (docs/real-data.md).
     """
     ships = data.tables.shipments
-    if data.source == "olist":
-        start = ships["created_at"].min()
-        calibrate_from, evaluate_from = (pd.Timestamp(t, tz="UTC") for t in OLIST_FOLDS)
+    start = ships["created_at"].min()
+    if data.defaults.folds is not None:
+        calibrate_from, evaluate_from = (pd.Timestamp(t, tz="UTC") for t in data.defaults.folds)
         return Window(start, calibrate_from, evaluate_from, data.now)
     calibrate_from, evaluate_from = default_boundaries(
         ships, data.now, config.calibrate_share, config.evaluate_share
     )
-    return Window(ships["created_at"].min(), calibrate_from, evaluate_from, data.now)
+    return Window(start, calibrate_from, evaluate_from, data.now)
 
 
 def train(

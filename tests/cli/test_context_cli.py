@@ -11,7 +11,7 @@ import pytest
 
 from features.build import build_features
 from features.context import Context
-from features.sources.synthetic import SimulationConfig, simulate
+from sources.synthetic import SimulationConfig, simulate
 
 pytestmark = pytest.mark.cli
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.schema import validate
-from features.sources.synthetic import read_hidden_causes
-from features.tables import Tables
+from contract.tables import Tables
+from contract.validation import validate
+from sources.synthetic import read_hidden_causes
 
 pytestmark = pytest.mark.cli
 

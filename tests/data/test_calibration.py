@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
-from features.sources.synthetic.calendar import WorldCalendar
-from features.sources.synthetic.summary import known_late
-from features.sources.synthetic.world import KST_OFFSET
+from sources.synthetic.calendar import WorldCalendar
+from sources.synthetic.summary import known_late
+from sources.synthetic.world import KST_OFFSET
 
 pytestmark = pytest.mark.data
 

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.schema import TABLES, validate
-from features.sources.synthetic.world import KST_OFFSET
+from contract.schema import TABLES
+from contract.validation import validate
+from sources.synthetic.world import KST_OFFSET
 
 pytestmark = pytest.mark.data
 
@@ -22,9 +23,10 @@ def test_every_table_is_valid_and_canonical(world):
 
 def test_hidden_causes_are_not_part_of_the_tables(world):
     names = {f.name for f in dataclasses.fields(world.tables)}
-    assert names == set(TABLES)
+    assert names == {*TABLES, "locale"}
     assert "hidden_causes" not in names
     assert not world.hidden_causes.empty
+    assert world.tables.locale.name == "kr" and world.tables.locale.holiday_country == "KR"
 
 
 def test_every_parcel_starts_with_created_then_picked_up(world):

@@ -3,7 +3,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from features.sources.synthetic import SimulationConfig, simulate
+from sources.synthetic import SimulationConfig, simulate
 
 pytestmark = pytest.mark.data
 
@@ -25,8 +25,8 @@ def test_another_seed_gives_another_world():
 
 
 def test_written_world_reads_back_identically(tmp_path):
-    from features.sources.synthetic import read_hidden_causes
-    from features.tables import Tables
+    from contract.tables import Tables
+    from sources.synthetic import read_hidden_causes
 
     world = simulate(SMALL)
     world.write(tmp_path / "w")

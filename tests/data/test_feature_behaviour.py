@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from features.build import build_features
-from features.schema import CATEGORICAL_FEATURES, FEATURE_NAMES
-from features.sources.synthetic import SimulationConfig, simulate
+from features.catalog import CATEGORICAL_FEATURES, FEATURE_NAMES
+from sources.synthetic import SimulationConfig, simulate
 
 pytestmark = pytest.mark.data
 

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from contract.tables import Tables
 from features.build import build_features
-from features.sources.synthetic import SimulationConfig, simulate
-from features.tables import Tables
+from sources.synthetic import SimulationConfig, simulate
 
 pytestmark = pytest.mark.data
 
@@ -92,7 +92,7 @@ def test_features_ignore_everything_after_as_of(small_world, day, seed):
 def test_hidden_causes_cannot_be_reached_from_build():
     code = (
         "import sys, features.build\n"
-        "bad = [m for m in sys.modules if m.startswith('features.sources')]\n"
+        "bad = [m for m in sys.modules if m.startswith('sources')]\n"
         "assert not bad, bad\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)

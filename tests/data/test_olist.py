@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.sources.olist import FILES, read_olist
+from sources.olist import FILES, read_olist
 
 pytestmark = pytest.mark.data
 

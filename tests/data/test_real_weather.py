@@ -6,8 +6,8 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from features.sources.synthetic import SimulationConfig, simulate
-from features.sources.synthetic.summary import known_late
+from sources.synthetic import SimulationConfig, simulate
+from sources.synthetic.summary import known_late
 
 pytestmark = [pytest.mark.data, pytest.mark.slow]
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from features.schema import OUTCOME_COLUMNS, PII_COLUMNS
+from contract.schema import OUTCOME_COLUMNS, PII_COLUMNS
 from training.config import CHALLENGER, CHAMPION, GateConfig
 from training.models import BoosterParams
 from training.promotion import promote

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from features.address import ADDRESS_FEATURES, address_columns, address_features
-from features.sources.synthetic.addresses import AddressDefectRates, generate_addresses
+from sources.synthetic.addresses import AddressDefectRates, generate_addresses
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,8 @@ from dataclasses import fields
 import numpy as np
 import pytest
 
-from features.reference.korea import district_of_postcode, districts, regions, road_names
-from features.sources.synthetic.addresses import (
+from contract.reference.korea import district_of_postcode, districts, regions, road_names
+from sources.synthetic.addresses import (
     APARTMENT_SHARE,
     DEFECT_KINDS,
     AddressBatch,

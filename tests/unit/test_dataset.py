@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.sources.synthetic import SimulationConfig, simulate
+from sources.synthetic import SimulationConfig, simulate
 from training.dataset import SnapshotPlan, default_boundaries, labels, sample_snapshots, time_split
 
 pytestmark = pytest.mark.unit

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from features.schema import FAMILIES, FEATURES
+from features.catalog import FAMILIES, FEATURES
 
 pytestmark = pytest.mark.unit
 

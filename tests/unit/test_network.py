@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from features.sources.synthetic.network import HUBS, MEGA_HUB, Network, haversine_km
+from sources.synthetic.network import HUBS, MEGA_HUB, Network, haversine_km
 
 pytestmark = pytest.mark.unit
 

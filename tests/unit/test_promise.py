@@ -5,10 +5,10 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from features.sources.synthetic.calendar import WorldCalendar
-from features.sources.synthetic.config import DemandConfig, SimulationConfig
-from features.sources.synthetic.journey import Conditions, JourneySimulator, Parcels
-from features.sources.synthetic.network import Network
+from sources.synthetic.calendar import WorldCalendar
+from sources.synthetic.config import DemandConfig, SimulationConfig
+from sources.synthetic.journey import Conditions, JourneySimulator, Parcels
+from sources.synthetic.network import Network
 
 pytestmark = pytest.mark.unit
 

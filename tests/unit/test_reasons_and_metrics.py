@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.schema import FEATURE_NAMES
+from features.catalog import FEATURE_NAMES
 from training.metrics import choose_threshold, early_warning, expected_calibration_error
 from training.reasons import REASONS, agreement, reason_of, top_reasons
 

@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.schema import SCAN_EVENTS, SHIPMENTS, TIMESTAMP_DTYPE, validate
-from features.tables import Tables, empty_frame
+from contract.schema import SCAN_EVENTS, SHIPMENTS, TIMESTAMP_DTYPE
+from contract.tables import Tables, empty_frame
+from contract.validation import validate
 
 pytestmark = pytest.mark.unit
 
@@ -47,7 +48,7 @@ def _check(shipments: pd.DataFrame, events: pd.DataFrame | None = None):
 
 
 def empty_frame_network() -> pd.DataFrame:
-    from features.schema import NETWORK
+    from contract.schema import NETWORK
 
     return empty_frame(NETWORK)
 
@@ -177,7 +178,7 @@ def test_validation_keeps_nan_weights_for_nullable_columns():
 
 
 def test_typed_records_give_the_same_tables_as_full_validation():
-    from features.validation import validate_typed
+    from contract.validation import validate_typed
 
     ships = _shipments(3)
     events = _events(["S0", "S1"])
@@ -198,7 +199,7 @@ def test_typed_records_give_the_same_tables_as_full_validation():
 
 
 def test_typed_records_still_get_the_cross_field_rules():
-    from features.validation import validate_typed
+    from contract.validation import validate_typed
 
     t0 = pd.Timestamp("2025-07-01T01:00:00Z")
     ship = {"shipment_id": "S0", "created_at": t0, "promised_at": t0 - pd.Timedelta(hours=1)}
@@ -226,7 +227,7 @@ def test_typed_records_still_get_the_cross_field_rules():
 def test_typed_records_report_each_cross_field_rule(change, column, rule):
     """validate_typed skips its frame checks when a plain-Python pass finds nothing wrong:
     every rule must be caught by that pass, or a bad row would go through unreported."""
-    from features.validation import validate_typed
+    from contract.validation import validate_typed
 
     t0 = pd.Timestamp("2025-07-01T01:00:00Z")
     ship = {"shipment_id": "S0", "created_at": t0, "promised_at": t0 + pd.Timedelta(days=2)}
@@ -252,8 +253,8 @@ def test_typed_records_report_each_cross_field_rule(change, column, rule):
 
 
 def test_typed_frame_matches_pandas_on_missing_and_mixed_values():
-    from features.schema import SCAN_EVENTS
-    from features.tables import typed_frame
+    from contract.schema import SCAN_EVENTS
+    from contract.tables import typed_frame
 
     t0 = pd.Timestamp("2025-07-01T01:00:00+09:00")
     rows = [

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.reference.korea import regions
-from features.sources.synthetic.weather import (
+from contract.reference.korea import regions
+from sources.synthetic.weather import (
     WEATHER_COLUMNS,
     derive_weather_params,
     generate_forecasts,
@@ -331,7 +331,5 @@ def test_derive_reproduces_the_committed_params(real_files):
     for key, value in committed.globals.items():
         assert derived.globals[key] == pytest.approx(value, rel=1e-3), key
     # The committed globals file is what load_weather_params returns.
-    path = (
-        Path(__file__).resolve().parents[2] / "features/sources/synthetic/kr_weather_globals.json"
-    )
+    path = Path(__file__).resolve().parents[2] / "sources/synthetic/kr_weather_globals.json"
     assert json.loads(path.read_text()) == committed.globals

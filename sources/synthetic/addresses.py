@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from features.reference.korea import districts, road_names
+from contract.reference.korea import districts, road_names
 
 DEFECT_KINDS = (
     "NONE",

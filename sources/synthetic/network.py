@@ -17,8 +17,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from features.reference.korea import regions
-from features.route import haversine_km
+from contract.reference.geo import haversine_km
+from contract.reference.korea import regions
 
 MEGA_HUB = "HUB-DAEJEON-MEGA"
 CAPITAL_HUB = "HUB-YONGIN-CAPITAL"

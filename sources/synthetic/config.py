@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from features.sources.synthetic.addresses import AddressDefectRates
+from sources.synthetic.addresses import AddressDefectRates
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from features.schema import EVENT_TYPES
-from features.sources.synthetic.calendar import WorldCalendar
-from features.sources.synthetic.config import SimulationConfig
-from features.sources.synthetic.network import MAX_HUBS_PER_PATH, Network
+from contract.schema import EVENT_TYPES
+from sources.synthetic.calendar import WorldCalendar
+from sources.synthetic.config import SimulationConfig
+from sources.synthetic.network import MAX_HUBS_PER_PATH, Network
 
 EVENT_CODE = {name: np.int8(i) for i, name in enumerate(EVENT_TYPES)}
 CAUSES = ("SELLER", "STOPPAGE", "HUB_BACKLOG", "WEATHER", "ISLAND_LEG", "ADDRESS", "RECIPIENT")

@@ -14,7 +14,7 @@ from functools import cached_property
 import holidays
 import numpy as np
 
-from features.sources.synthetic.config import DemandConfig
+from sources.synthetic.config import DemandConfig
 
 _FAMILY_HOLIDAYS = ("Chuseok", "Korean New Year")
 

@@ -4,7 +4,7 @@
 features may read, and the `hidden_causes` that no feature may read (evaluation only).
 """
 
-from features.sources.synthetic.config import SimulationConfig
-from features.sources.synthetic.world import SimulatedWorld, read_hidden_causes, simulate
+from sources.synthetic.config import SimulationConfig
+from sources.synthetic.world import SimulatedWorld, read_hidden_causes, simulate
 
 __all__ = ["SimulatedWorld", "SimulationConfig", "read_hidden_causes", "simulate"]

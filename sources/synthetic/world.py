@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from features.schema import (
+from contract.schema import (
     EVENT_TYPES,
     NETWORK,
     SCAN_EVENTS,
@@ -19,27 +19,28 @@ from features.schema import (
     WEATHER_DAILY,
     WEATHER_FORECAST,
 )
-from features.sources.synthetic.addresses import (
+from contract.tables import Tables, conform
+from sources.synthetic.addresses import (
     AddressBatch,
     generate_addresses,
     generate_postcodes,
 )
-from features.sources.synthetic.calendar import WorldCalendar
-from features.sources.synthetic.config import SimulationConfig
-from features.sources.synthetic.journey import (
+from sources.synthetic.calendar import WorldCalendar
+from sources.synthetic.config import SimulationConfig
+from sources.synthetic.journey import (
     CAUSES,
     Conditions,
     Journeys,
     JourneySimulator,
     Parcels,
 )
-from features.sources.synthetic.network import Network
-from features.sources.synthetic.weather import (
+from sources.synthetic.locale import korea
+from sources.synthetic.network import Network
+from sources.synthetic.weather import (
     generate_forecasts,
     generate_weather,
     load_weather_csv,
 )
-from features.tables import Tables, conform
 
 KST_OFFSET = dt.timedelta(hours=9)
 # Parcels created near the end keep moving after it; simulate this far past the end.
@@ -173,6 +174,7 @@ def simulate(config: SimulationConfig, progress: ProgressFn | None = None) -> Si
         weather_daily=conform(world_weather, WEATHER_DAILY),
         weather_forecast=conform(forecasts, WEATHER_FORECAST),
         network=conform(network.table(journeys.hub_capacity, journeys.terminal_capacity), NETWORK),
+        locale=korea(),
     )
     hidden = _hidden_causes(journeys, addresses.defect, ids)
     stoppage_table = _stoppage_table(stoppages, network, calendar)

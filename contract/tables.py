@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
@@ -12,7 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.schema import (
+from contract.locale import NEUTRAL, Locale
+from contract.schema import (
     DATE_DTYPE,
     NETWORK,
     SCAN_EVENTS,
@@ -24,6 +27,9 @@ from features.schema import (
     Column,
     TableSchema,
 )
+
+log = logging.getLogger(__name__)
+LOCALE_FILE = "locale.json"
 
 _PANDAS_DTYPE = {
     "str": "str",
@@ -133,8 +139,13 @@ def _cast(values: pd.Series, column: Column) -> pd.Series:
 class Tables:
     """The canonical tables of DESIGN.md section 3, one attribute each.
 
-    A directory of Parquet files (`<table>.parquet`) persists it. Tables a source cannot
-    provide (e.g. weather forecasts for real data) are empty frames with the right columns.
+    A directory of Parquet files (`<table>.parquet`) and a `locale.json` persists it. Tables a
+    source cannot provide (e.g. weather forecasts for real data) are empty frames with the
+    right columns.
+
+    Attributes:
+        locale: Where the data lives (contract/locale.py); `NEUTRAL` (UTC, no holidays) when
+            the source declared none.
     """
 
     shipments: pd.DataFrame
@@ -142,14 +153,15 @@ class Tables:
     weather_daily: pd.DataFrame
     weather_forecast: pd.DataFrame
     network: pd.DataFrame
+    locale: Locale = NEUTRAL
 
     @classmethod
-    def empty(cls) -> Tables:
+    def empty(cls, locale: Locale = NEUTRAL) -> Tables:
         """Tables with no rows."""
-        return cls(**{name: empty_frame(schema) for name, schema in TABLES.items()})
+        return cls(**{name: empty_frame(schema) for name, schema in TABLES.items()}, locale=locale)
 
     @classmethod
-    def from_frames(cls, **frames: pd.DataFrame) -> Tables:
+    def from_frames(cls, locale: Locale = NEUTRAL, **frames: pd.DataFrame) -> Tables:
         """Conform the given frames; missing tables are empty."""
         unknown = set(frames) - set(TABLES)
         if unknown:
@@ -158,12 +170,18 @@ class Tables:
             **{
                 name: conform(frames[name], schema) if name in frames else empty_frame(schema)
                 for name, schema in TABLES.items()
-            }
+            },
+            locale=locale,
         )
 
     @classmethod
     def read(cls, path: str | Path) -> Tables:
-        """Read a directory written by `write` (missing files read as empty tables)."""
+        """Read a directory written by `write` (missing files read as empty tables).
+
+        A directory without `locale.json` (written before locales existed) reads as `NEUTRAL`:
+        local times are UTC and there are no holidays, which changes the calendar features;
+        write it again from its source.
+        """
         root = Path(path)
         if not root.is_dir():
             raise FileNotFoundError(f"no Tables directory at {root}")
@@ -174,19 +192,27 @@ class Tables:
                 frames[name] = pd.read_parquet(file)
         if SHIPMENTS.name not in frames:
             raise FileNotFoundError(f"{root} holds no {SHIPMENTS.name}.parquet: not a Tables dir")
-        return cls.from_frames(**frames)
+        locale = NEUTRAL
+        if (root / LOCALE_FILE).exists():
+            locale = Locale.from_dict(json.loads((root / LOCALE_FILE).read_text()))
+        else:
+            log.warning(
+                "%s has no %s: reading its times as UTC, with no holidays", root, LOCALE_FILE
+            )
+        return cls.from_frames(locale, **frames)
 
     def write(self, path: str | Path) -> Path:
-        """Write one Parquet file per table into `path` (created if needed)."""
+        """Write one Parquet file per table, and the locale, into `path` (created if needed)."""
         root = Path(path)
         root.mkdir(parents=True, exist_ok=True)
         for name, frame in self.items():
             frame.to_parquet(root / f"{name}.parquet", index=False)
+        (root / LOCALE_FILE).write_text(json.dumps(self.locale.to_dict(), indent=1))
         return root
 
     def items(self) -> list[tuple[str, pd.DataFrame]]:
-        """(name, frame) pairs in contract order."""
-        return [(f.name, getattr(self, f.name)) for f in fields(self)]
+        """(name, frame) pairs in contract order (the tables, not the locale)."""
+        return [(f.name, getattr(self, f.name)) for f in fields(self) if f.name in TABLES]
 
     def replace(self, **frames: pd.DataFrame) -> Tables:
         """A copy with some tables replaced."""

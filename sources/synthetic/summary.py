@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.sources.synthetic.world import SimulatedWorld
+from sources.synthetic.world import SimulatedWorld
 
 
 def known_late(shipments: pd.DataFrame, now: pd.Timestamp) -> pd.Series:

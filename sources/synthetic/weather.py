@@ -6,7 +6,7 @@ month's dry-day probability; the amount is the month's gamma quantile of how far
 threshold x is, so wet spells, regional rain bands and heavy days come out together.
 Temperatures are AR(1) anomalies around each region-month mean. Parameters are derived from
 `shared/data/weather_kr/kr_cities_daily_2016_2025.csv` (and wind from the Seoul ASOS station)
-by `python -m features.sources.synthetic.weather derive` and committed next to this module.
+by `python -m sources.synthetic.weather derive` and committed next to this module.
 docs/weather.md explains the derivation and compares real and generated statistics.
 """
 
@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.reference.korea import regions
-from features.route import haversine_km
+from contract.reference.geo import haversine_km
+from contract.reference.korea import regions
 
 PARAMS_FILE = "kr_weather_params.csv"
 GLOBALS_FILE = "kr_weather_globals.json"
@@ -356,7 +356,7 @@ def load_weather_csv(path: Path, start: dt.date, days: int) -> pd.DataFrame:
 
 
 def main() -> None:
-    """`python -m features.sources.synthetic.weather derive`: regenerate the committed params."""
+    """`python -m sources.synthetic.weather derive`: regenerate the committed params."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("command", choices=["derive"])
     parser.add_argument("--daily", type=Path, required=True, help="kr_cities_daily_2016_2025.csv")
