@@ -8,9 +8,10 @@ from pathlib import Path
 import yaml
 
 from serving.model_source import BENTO_MODEL_NAME, BUNDLE_DIR, load_served_model
+from training.config import TrackingConfig
 
 
-def store_model(model_uri: str, context_dir: Path | None = None) -> str:
+def store_model(model_uri: str, tracking: TrackingConfig, context_dir: Path | None = None) -> str:
     """Copy the model at `model_uri` into the BentoML model store; return its tag.
 
     The predictor bundle is saved as plain files (LightGBM text and JSON, no pickle), with
@@ -18,7 +19,7 @@ def store_model(model_uri: str, context_dir: Path | None = None) -> str:
     """
     import bentoml
 
-    served = load_served_model(model_uri, context_dir)
+    served = load_served_model(model_uri, tracking, context_dir)
     metadata = {"source_uri": model_uri, "registry_version": served.version or ""}
     with bentoml.models.create(
         BENTO_MODEL_NAME,
@@ -32,7 +33,7 @@ def store_model(model_uri: str, context_dir: Path | None = None) -> str:
 
 
 def build_bento(
-    model_uri: str, bentofile: Path, context_dir: Path | None = None
+    model_uri: str, bentofile: Path, tracking: TrackingConfig, context_dir: Path | None = None
 ) -> tuple[str, str]:
     """Store the model, then build `bentofile` (its `models:` entry names `stallguard:latest`).
 
@@ -46,7 +47,7 @@ def build_bento(
 
     if not bentofile.exists():
         raise FileNotFoundError(f"no Bento build file at {bentofile}")
-    model_tag = store_model(model_uri, context_dir)
+    model_tag = store_model(model_uri, tracking, context_dir)
     # Pin the Bento to exactly this model (the file says `latest`, right for a bare
     # `bentoml build` but ambiguous once the store holds several versions).
     config = yaml.safe_load(bentofile.read_text())

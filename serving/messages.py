@@ -1,9 +1,10 @@
 """Customer messages for alerts, in Korean and English.
 
 A message follows customer-service practice: it tells the recipient the parcel will be late,
-why (the top reason code), the new expected window (P10..P90 ETA as local time in Asia/Seoul,
-named by day and part of day rather than to the minute, since the window is a range), and what
-they can do (check or fix the address, or choose a pickup point). Korean uses 합니다체
+why (the top reason code), the new expected window (P10..P90 ETA in the customer's local time,
+Asia/Seoul unless the book is given another zone, named by day and part of day rather than to
+the minute, since the window is a range), and what they can do (check or fix the address, or
+choose a pickup point). Korean uses 합니다체
 throughout, the register of the reason texts in `training.reasons`.
 
 Compensation hints (a coupon, a fee refund) are business decisions, so ops configure them per
@@ -16,18 +17,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from serving.alerts.policy import AlertKind, Scored
 from training.reasons import REASONS
 
-if TYPE_CHECKING:
-    from serving.alerts import Scored
-
 LANGS = ("ko", "en")
-KINDS = ("LATE", "ETA_CHANGED")
-TIMEZONE = "Asia/Seoul"
+KINDS = tuple(str(kind) for kind in AlertKind)
+TIMEZONE = "Asia/Seoul"  # the default: a book follows the served model's locale
 
 # When the model gives no reason, or one this module does not know (a newer model), the message
 # still has to read naturally.
@@ -98,31 +96,31 @@ def _check_lang(lang: str) -> None:
         raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
 
 
-def _local(ts: pd.Timestamp) -> pd.Timestamp:
+def _local(ts: pd.Timestamp, tz: str) -> pd.Timestamp:
     if ts.tzinfo is None:
         raise ValueError(f"timestamps must be timezone-aware, got {ts!r}")
-    return ts.tz_convert(TIMEZONE)
+    return ts.tz_convert(tz)
 
 
-def format_day(ts: pd.Timestamp, lang: str) -> str:
-    """The local (Asia/Seoul) day of `ts`: "12월 14일(일)" or "Sun 14 Dec".
+def format_day(ts: pd.Timestamp, lang: str, tz: str = TIMEZONE) -> str:
+    """The local day of `ts` in time zone `tz`: "12월 14일(일)" or "Sun 14 Dec".
 
     Raises:
         ValueError: `lang` is not "ko" or "en", or `ts` is naive.
     """
     _check_lang(lang)
-    t = _local(ts)
+    t = _local(ts, tz)
     if lang == "ko":
         return f"{t.month}월 {t.day}일({_KO_WEEKDAYS[t.weekday()]})"
     return f"{_EN_WEEKDAYS[t.weekday()]} {t.day} {_EN_MONTHS[t.month - 1]}"
 
 
-def _part(ts: pd.Timestamp, lang: str) -> str:
+def _part(ts: pd.Timestamp, lang: str, tz: str) -> str:
     parts = _KO_PARTS if lang == "ko" else _EN_PARTS
-    return parts[_local(ts).hour // 6]
+    return parts[_local(ts, tz).hour // 6]
 
 
-def format_window(start: pd.Timestamp, end: pd.Timestamp, lang: str) -> str:
+def format_window(start: pd.Timestamp, end: pd.Timestamp, lang: str, tz: str = TIMEZONE) -> str:
     """A readable local window: "12월 14일(일) 오후 ~ 12월 15일(월) 오전".
 
     The same day is named once ("Sun 14 Dec morning – afternoon"), and the same part of the same
@@ -134,12 +132,12 @@ def format_window(start: pd.Timestamp, end: pd.Timestamp, lang: str) -> str:
     _check_lang(lang)
     start, end = min(start, end), max(start, end)
     sep = " ~ " if lang == "ko" else " – "
-    first = f"{format_day(start, lang)} {_part(start, lang)}"
-    if _local(start).date() != _local(end).date():
-        return f"{first}{sep}{format_day(end, lang)} {_part(end, lang)}"
-    if _part(start, lang) == _part(end, lang):
+    first = f"{format_day(start, lang, tz)} {_part(start, lang, tz)}"
+    if _local(start, tz).date() != _local(end, tz).date():
+        return f"{first}{sep}{format_day(end, lang, tz)} {_part(end, lang, tz)}"
+    if _part(start, lang, tz) == _part(end, lang, tz):
         return first
-    return f"{first}{sep}{_part(end, lang)}"
+    return f"{first}{sep}{_part(end, lang, tz)}"
 
 
 def reason_text(code: str | None, lang: str) -> str:
@@ -164,13 +162,20 @@ class MessageBook:
     Args:
         compensation: Per reason code, a hint per language, e.g.
             `{"HUB_BACKLOG": {"ko": "배송비를 환불해 드립니다.", "en": "We refund the fee."}}`.
+        timezone: Where the customer is: days and parts of days are named in its local time
+            (the served model's locale).
 
     Raises:
         ValueError: A reason code is unknown, or a hint is missing a language or is not text
             (a typo in the ops file should fail at start, not silently never apply).
     """
 
-    def __init__(self, compensation: Mapping[str, Mapping[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        compensation: Mapping[str, Mapping[str, str]] | None = None,
+        timezone: str = TIMEZONE,
+    ) -> None:
+        self.timezone = timezone
         self.compensation: dict[str, dict[str, str]] = {}
         for code, hints in (compensation or {}).items():
             if code not in REASONS:
@@ -186,7 +191,7 @@ class MessageBook:
             self.compensation[code] = {lang: hints[lang] for lang in LANGS}
 
     @classmethod
-    def from_json(cls, path: str | Path) -> MessageBook:
+    def from_json(cls, path: str | Path, timezone: str = TIMEZONE) -> MessageBook:
         """A book with the compensation hints of a JSON file (`{code: {lang: text}}`).
 
         Raises:
@@ -196,9 +201,9 @@ class MessageBook:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a JSON object of reason codes")
-        return cls(data)
+        return cls(data, timezone)
 
-    def render(self, kind: str, scored: Scored, lang: str) -> str:
+    def render(self, kind: AlertKind | str, scored: Scored, lang: str) -> str:
         """The customer message for an alert of `kind` on `scored`, in `lang`.
 
         Args:
@@ -216,9 +221,9 @@ class MessageBook:
         action = ACTIONS["address" if code in ADDRESS_REASONS else "other"][lang]
         return TEMPLATES[(kind, lang)].format(
             shipment_id=scored.shipment_id,
-            promised=format_day(scored.promised_at, lang),
+            promised=format_day(scored.promised_at, lang, self.timezone),
             reason=reason_text(code, lang),
-            window=format_window(scored.eta_p10, scored.eta_p90, lang),
+            window=format_window(scored.eta_p10, scored.eta_p90, lang, self.timezone),
             action=action,
         )
 

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from features.context import Context
+from training.config import TrackingConfig
 from training.predictor import Predictor
 from training.recalibration import Recalibration
 
@@ -76,16 +77,23 @@ class ServedModel:
         (path / INFO_FILE).write_text(json.dumps(keep, indent=1))
 
 
-def load_served_model(uri: str, context_dir: Path | None = None) -> ServedModel:
-    """Load the model at `uri` (see `ServeSettings.model_uri` for the forms).
+def load_served_model(
+    uri: str, tracking: TrackingConfig, context_dir: Path | None = None
+) -> ServedModel:
+    """Load the model at `uri` (see `Settings.model_uri` for the forms).
+
+    Args:
+        uri: Where the model is.
+        tracking: The MLflow store of `models:/` and `runs:/` URIs.
+        context_dir: A fresher serving context than the bundled one.
 
     Raises:
-        ModelNotFound: Nothing is there; the message names the URI and the fix.
+        ModelNotFound: Nothing is there; the message names the URI, the store and the fix.
     """
     if uri.startswith("bentoml:"):
         served = _from_bento(uri.removeprefix("bentoml:"))
     elif uri.startswith(("models:/", "runs:/")):
-        served = _from_mlflow(uri, context_dir)
+        served = _from_mlflow(uri, tracking, context_dir)
     else:
         served = _from_folder(Path(uri))
     if context_dir is not None and not uri.startswith(("models:/", "runs:/")):
@@ -93,14 +101,13 @@ def load_served_model(uri: str, context_dir: Path | None = None) -> ServedModel:
     return served
 
 
-def _from_mlflow(uri: str, context_dir: Path | None) -> ServedModel:
+def _from_mlflow(uri: str, tracking: TrackingConfig, context_dir: Path | None) -> ServedModel:
     import mlflow
     from mlflow import MlflowClient
 
-    from training.config import TrackingConfig
     from training.tracking import connect, load_predictor
 
-    client: MlflowClient = connect(TrackingConfig.from_env())
+    client: MlflowClient = connect(tracking)
     name = version = run_id = None
     if uri.startswith("models:/"):
         name, _, ref = uri.removeprefix("models:/").partition("@")
@@ -112,7 +119,7 @@ def _from_mlflow(uri: str, context_dir: Path | None) -> ServedModel:
                 found = client.get_model_version(name, number)
         except mlflow.exceptions.MlflowException as err:
             raise ModelNotFound(
-                f"no model at {uri} in {mlflow.get_tracking_uri()} ({err.message.rstrip('.')}). "
+                f"no model at {uri} in {tracking.uri} ({err.message.rstrip('.')}). "
                 "Train and promote one first: make train (or set STALLGUARD_MODEL_URI)"
             ) from err
         version, run_id = str(found.version), found.run_id

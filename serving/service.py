@@ -1,18 +1,16 @@
 """The Stallguard HTTP service on BentoML 1.4: POST /predict, POST /alerts, GET /model.
 
 Run it with `make serve` (or `bentoml serve serving.service:Stallguard`). Settings come from
-`STALLGUARD_*` environment variables (serving/config.py), read when the service starts. BentoML
-keeps its own /healthz, /readyz, /livez, /metrics and the OpenAPI page at /docs.
+`STALLGUARD_*` environment variables (serving/settings.py), read when the service starts. BentoML
+keeps its own /healthz, /readyz, /livez and /metrics; the OpenAPI page is at / (serving/openapi.py).
 """
 
 from __future__ import annotations
 
+import functools
 import gc
-import hmac
-import json
 import logging
 import threading
-from collections.abc import Awaitable, Callable, MutableMapping
 from http import HTTPStatus
 from typing import Any
 
@@ -20,14 +18,16 @@ import bentoml
 import pandas as pd
 from bentoml.exceptions import BentoMLException
 from fastapi import FastAPI
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
-from serving.alerts import AlertPolicy, AlertStore, Scored
-from serving.config import ServeSettings
+from serving.alerts import AlertPolicy, AlertStore, Scored, Sender
+from serving.guard import ApiGuard
 from serving.inference import InputError, reasons_of, to_predictions, to_tables
 from serving.messages import MessageBook
 from serving.metrics import counters
 from serving.model_source import ServedModel, load_served_model
-from serving.notify import Sender
+from serving.openapi import ASSETS, ASSETS_ROUTE, SPEC_ROUTE, page, service_spec
 from serving.schemas import (
     AlertOut,
     AlertsResponse,
@@ -36,9 +36,9 @@ from serving.schemas import (
     PredictResponse,
     ShipmentIn,
 )
+from serving.settings import Settings
 
 log = logging.getLogger("stallguard.serving")
-API_ROUTES = ("/predict", "/alerts", "/model")
 
 
 class BatchTooLarge(BentoMLException):
@@ -53,58 +53,32 @@ class BadInput(BentoMLException):
     error_code = HTTPStatus.UNPROCESSABLE_ENTITY
 
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+# FastAPI's own /docs page loads Swagger UI from a CDN: off. The one page is served below.
+web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+web.mount(ASSETS_ROUTE, StaticFiles(directory=ASSETS), name="swagger-ui")
 
 
-class ApiGuard:
-    """ASGI middleware: bearer-token auth on the API routes, and a count of rejected inputs.
-
-    BentoML's probes and metrics stay open, so orchestrators need no token. The token is
-    read when the server starts; without STALLGUARD_API_TOKEN the API is open.
-    """
-
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
-        self.app = app
-        self.token = ServeSettings.from_env().api_token
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Check the token on API routes and count the 4xx answers."""
-        path = scope.get("path", "")
-        if scope["type"] != "http" or path not in API_ROUTES:
-            await self.app(scope, receive, send)
-            return
-        if self.token and not self._authorized(scope):
-            counters().rejected.labels(endpoint=path, status="401").inc()
-            body = json.dumps({"error": "missing or wrong bearer token"}).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 401,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"www-authenticate", b"Bearer"),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
-            return
-
-        async def counting_send(message: MutableMapping[str, Any]) -> None:
-            if message["type"] == "http.response.start" and 400 <= message["status"] < 500:
-                counters().rejected.labels(endpoint=path, status=str(message["status"])).inc()
-            await send(message)
-
-        await self.app(scope, receive, counting_send)
-
-    def _authorized(self, scope: Scope) -> bool:
-        headers = dict(scope.get("headers") or [])
-        given = headers.get(b"authorization", b"").decode("latin-1")
-        return hmac.compare_digest(given, f"Bearer {self.token}")
+@web.get("/", include_in_schema=False)
+def docs_page() -> HTMLResponse:
+    """The OpenAPI page (in place of BentoML's, which carries BentoML's placeholder text)."""
+    return HTMLResponse(page())
 
 
-web = FastAPI()
+@web.get("/docs", include_in_schema=False)
+def docs_redirect() -> RedirectResponse:
+    """Where FastAPI users look for the page."""
+    return RedirectResponse("/")
+
+
+@web.get(SPEC_ROUTE, include_in_schema=False)
+def docs_spec() -> JSONResponse:
+    """The OpenAPI document of every route, with the service's description and examples."""
+    return JSONResponse(_spec())
+
+
+@functools.cache
+def _spec() -> dict[str, Any]:
+    return service_spec(Stallguard.openapi_spec.asdict())  # type: ignore[attr-defined]
 
 
 @bentoml.asgi_app(web, path="/")
@@ -113,20 +87,27 @@ class Stallguard:
     """Risk, ETA window and reasons for parcels in flight, and the alerts they trigger."""
 
     def __init__(self) -> None:
-        settings = ServeSettings.from_env()
+        settings = Settings.load()
         self.settings = settings
-        self.model: ServedModel = load_served_model(settings.model_uri, settings.context_dir)
-        self.policy = AlertPolicy(settings.enter, settings.exit, settings.eta_move_h)
-        self.messages = (
-            MessageBook.from_json(settings.compensation_file)
-            if settings.compensation_file
-            else MessageBook()
+        self.model: ServedModel = load_served_model(
+            settings.model_uri, settings.tracking(), settings.context_dir
         )
-        self.store = AlertStore(settings.outbox_url)
+        self.policy = AlertPolicy(
+            settings.alert_enter, settings.alert_exit, settings.alert_eta_move_h
+        )
+        context = self.model.predictor.context
+        timezone = context.locale.timezone if context is not None else "UTC"
+        self.messages = (
+            MessageBook.from_json(settings.compensation, timezone)
+            if settings.compensation
+            else MessageBook(timezone=timezone)
+        )
+        self.store = AlertStore(settings.secret("outbox_url") or "")
         self._stop = threading.Event()
         self._sender: threading.Thread | None = None
-        if settings.webhook_url:
-            sender = Sender(self.store, settings.webhook_url)
+        webhook = settings.secret("webhook_url")
+        if webhook:
+            sender = Sender.for_url(self.store, webhook, token=settings.secret("webhook_token"))
             self._sender = threading.Thread(
                 target=sender.run, args=(self._stop,), name="stallguard-sender", daemon=True
             )
@@ -181,13 +162,13 @@ class Stallguard:
             out.append(
                 AlertOut(
                     key=alert.key,
-                    kind=alert.kind,
+                    kind=str(alert.kind),
                     shipment_id=alert.shipment_id,
-                    promised_at=alert.promised_at,
-                    risk=alert.risk,
-                    eta_p10=alert.eta_p10,
-                    eta_p50=alert.eta_p50,
-                    eta_p90=alert.eta_p90,
+                    promised_at=alert.scored.promised_at,
+                    risk=alert.scored.risk,
+                    eta_p10=alert.scored.eta_p10,
+                    eta_p50=alert.scored.eta_p50,
+                    eta_p90=alert.scored.eta_p90,
                     reasons=texts[alert.shipment_id],
                     message=alert.message[lang],
                     compensation=(alert.compensation or {}).get(lang),

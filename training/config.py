@@ -1,14 +1,12 @@
 """Typed configuration of training, tracking and promotion, read at the entry point.
 
-Nothing here touches the environment on import: `TrackingConfig.from_env()` reads it when a
-command starts.
+Nothing here reads the environment: the entry points build these from the settings
+(serving/settings.py).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from features.catalog import FEATURE_NAMES
@@ -26,7 +24,8 @@ class TrackingConfig:
     """Where MLflow runs, artifacts and the registry live.
 
     Attributes:
-        uri: Tracking (and registry) URI. Default: a SQLite file in the project folder.
+        uri: Tracking (and registry) URI (the settings default it to `mlflow.db` in the
+            current folder).
         artifacts: Where new experiments store artifacts (a local folder by default).
         registered_model: Registry name of the model.
     """
@@ -35,31 +34,15 @@ class TrackingConfig:
     artifacts: str = "mlartifacts"
     registered_model: str = REGISTERED_MODEL
 
-    @classmethod
-    def from_env(cls, root: Path | None = None) -> TrackingConfig:
-        """`MLFLOW_TRACKING_URI` if set, else `sqlite:///<root>/mlflow.db` (root: cwd).
-
-        `STALLGUARD_ARTIFACTS` moves the artifact folder; `STALLGUARD_REGISTERED_MODEL`
-        renames the registry model.
-        """
-        base = (root or Path.cwd()).resolve()
-        uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{base / 'mlflow.db'}"
-        artifacts = os.environ.get("STALLGUARD_ARTIFACTS") or str(base / "mlartifacts")
-        name = os.environ.get("STALLGUARD_REGISTERED_MODEL") or REGISTERED_MODEL
-        return cls(uri=uri, artifacts=artifacts, registered_model=name)
-
 
 # The risk model's trees are kept to depth 6 (room for all 63 leaves): TreeSHAP, which explains
 # every at-risk parcel, costs leaves x depth^2 per tree, and unbounded trees reached depth 19.
-# Measured on the default world: depth 6 vs unbounded, AUC 0.838 both, TreeSHAP 0.48 vs 1.76 ms
-# a parcel (docs/model.md).
+# Depth 6 kept the AUC and made reasons several times cheaper (docs/model.md measures it).
 RISK_PARAMS = BoosterParams(max_depth=6)
 
-# A calibration fold shorter than two months is one regime: on 4- and 6-month worlds (30 and
-# 45 days) its map and margins missed the next weeks' shocks (ECE up to 0.048, coverage down to
-# 0.749), and cross-fitting over the whole period before evaluation brought coverage back to
-# 0.79-0.81 (docs/model.md). On the 13-month world (98 days) the fold already spans regimes,
-# and cross-fitting over-covered (0.854).
+# A calibration fold shorter than two months is one regime: its map and margins miss the next
+# weeks' shocks, and cross-fitting over the whole period before evaluation fixes that; a longer
+# fold already spans regimes, and cross-fitting it over-covers (docs/model.md measures both).
 SHORT_CALIBRATION_DAYS = 60.0
 AUTO_CROSS_FIT_BLOCKS = 4
 
@@ -86,8 +69,8 @@ class TrainConfig:
         eta_max_rows: Cap on rows the quantile models learn from (they are the slow part).
         oracle: Also fit the oracle when hidden causes are available.
         exclude_features: Features the models do not use. `route_lane` is an id with about
-            900 values: trees overfit it (evaluation AUC 0.829 with it, 0.839 without), while
-            the lane's behaviour reaches the model through the `hist_lane_*` features.
+            900 values that trees overfit (docs/model.md), while the lane's behaviour reaches
+            the model through the `hist_lane_*` features.
         recalibration_days: Trailing window of the daily rolling recalibration of the risk map
             and ETA margins (0: keep the training-time calibration). Evaluation measures the
             model as served with it; the bundle carries the refit at the data's end.

@@ -1,11 +1,11 @@
 """Training data: snapshots of parcels in flight, their labels, and time-based splits.
 
 A snapshot is (shipment_id, as_of) while the parcel is in flight: at creation, right after
-each scan, and every few hours in between (DESIGN.md section 4). Labels follow the contract:
-`late = delivered_at > promised_at` (a returned parcel is late), `remaining_h = delivered_at -
-as_of`. Splits are by time, never random: train on the earliest period, calibrate on the
-next, evaluate on the latest, each only on shipments whose outcome was known before the next
-period begins (so no label from the future trains the past).
+each scan, and every few hours in between (docs/architecture.md, "Point in time"). Labels
+follow the contract: `late = delivered_at > promised_at` (a returned parcel is late),
+`remaining_h = delivered_at - as_of`. Splits are by time, never random: train on the earliest
+period, calibrate on the next, evaluate on the latest, each only on shipments whose outcome
+was known before the next period begins (so no label from the future trains the past).
 """
 
 from __future__ import annotations

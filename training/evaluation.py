@@ -66,7 +66,7 @@ class Evaluation:
     """What a model scored on the evaluation fold.
 
     Attributes:
-        metrics: Headline metrics (the names DESIGN.md section 5 and issue 4 use).
+        metrics: Headline metrics (docs/model.md, "Metrics").
         slices: Metrics by region group, service level and snapshot stage.
         frame: One row per evaluation snapshot with labels and predictions (for plots).
     """

@@ -25,6 +25,22 @@ GATE_METRICS = ("risk_roc_auc", "risk_ece", "eta_p50_mae_h", "eta_p10_p90_covera
 PROMOTIONS_EXPERIMENT = "stallguard-promotions"
 
 
+@dataclass(frozen=True)
+class Check:
+    """One check of a promotion decision.
+
+    Attributes:
+        passed: Whether it passed.
+        text: What was checked, with the values (e.g. "risk_roc_auc 0.87 >= floor 0.7").
+    """
+
+    passed: bool
+    text: str
+
+    def __str__(self) -> str:
+        return f"{'pass' if self.passed else 'FAIL'}: {self.text}"
+
+
 @dataclass
 class Decision:
     """What `promote` decided and why.
@@ -33,7 +49,7 @@ class Decision:
         promoted: Whether `champion` now points at `version`.
         version: The candidate version.
         previous: The champion version before the decision (None: there was none).
-        reasons: One line per check, pass or fail.
+        checks: One per check, passed or failed.
         compared_on: "logged metrics" (same window and data) or "re-evaluation".
         metrics: Candidate (and champion) gate metrics used.
     """
@@ -41,9 +57,14 @@ class Decision:
     promoted: bool
     version: str
     previous: str | None
-    reasons: list[str] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
     compared_on: str = ""
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def reasons(self) -> list[str]:
+        """The checks as lines, as recorded with the version and the decision run."""
+        return [str(c) for c in self.checks]
 
 
 def promote(
@@ -75,7 +96,8 @@ def promote(
             client.get_model_version(name, version)
         except mlflow.exceptions.MlflowException as err:
             raise ValueError(f"{name} has no version {version!r}") from err
-        decision = Decision(True, str(version), previous, [f"manual: champion set to v{version}"])
+        manual = Check(True, f"manual: champion set to v{version} without the gate")
+        decision = Decision(True, str(version), previous, [manual])
         decision.compared_on = "manual"
         return _apply(client, tracking, decision)
     challenger = version_of(client, name, CHALLENGER)
@@ -84,13 +106,13 @@ def promote(
     decision = Decision(False, str(challenger.version), previous)
     if champion is not None and champion.version == challenger.version:
         decision.promoted = True
-        decision.reasons.append(f"v{challenger.version} is already the champion")
+        decision.checks.append(Check(True, f"v{challenger.version} is already the champion"))
         return decision
     cand_params, cand_metrics = run_record(client, str(challenger.run_id))
     if champion is None:
         decision.compared_on = "absolute floors"
         decision.metrics = {"challenger": _gate_values(cand_metrics)}
-        decision.reasons = _floors(cand_metrics, gate)
+        decision.checks = _floors(cand_metrics, gate)
     else:
         champ_params, champ_metrics = run_record(client, str(champion.run_id))
         if _same_window(cand_params, champ_params):
@@ -104,8 +126,8 @@ def promote(
             "challenger": _gate_values(cand_metrics),
             "champion": _gate_values(champ_metrics),
         }
-        decision.reasons = _compare(cand_metrics, champ_metrics, gate)
-    decision.promoted = all(r.startswith("pass") for r in decision.reasons)
+        decision.checks = _compare(cand_metrics, champ_metrics, gate)
+    decision.promoted = all(c.passed for c in decision.checks)
     return _apply(client, tracking, decision)
 
 
@@ -113,7 +135,7 @@ def _gate_values(metrics: dict[str, float]) -> dict[str, float]:
     return {k: float(metrics.get(k, float("nan"))) for k in GATE_METRICS}
 
 
-def _floors(m: dict[str, float], gate: GateConfig) -> list[str]:
+def _floors(m: dict[str, float], gate: GateConfig) -> list[Check]:
     nan = float("nan")
     auc, ece = m.get("risk_roc_auc", nan), m.get("risk_ece", nan)
     coverage, mae = m.get("eta_p10_p90_coverage", nan), m.get("eta_p50_mae_h", nan)
@@ -127,7 +149,7 @@ def _floors(m: dict[str, float], gate: GateConfig) -> list[str]:
     ]
 
 
-def _compare(new: dict[str, float], old: dict[str, float], gate: GateConfig) -> list[str]:
+def _compare(new: dict[str, float], old: dict[str, float], gate: GateConfig) -> list[Check]:
     target = gate.coverage_target
 
     def versus(metric: str, tolerance: str) -> str:
@@ -154,8 +176,8 @@ def _compare(new: dict[str, float], old: dict[str, float], gate: GateConfig) -> 
     ]
 
 
-def _check(ok: bool, text: str) -> str:
-    return f"{'pass' if ok else 'FAIL'}: {text}"
+def _check(ok: bool, text: str) -> Check:
+    return Check(bool(ok), text)
 
 
 def _same_window(a: dict[str, str], b: dict[str, str]) -> bool:

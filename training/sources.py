@@ -9,11 +9,11 @@ from pathlib import Path
 import pandas as pd
 
 from contract.tables import Tables
-from sources import SOURCES, TrainingDefaults, get_source
+from sources import TrainingDefaults, get_source
 from sources.synthetic.source import DEFAULT_DATA
 from sources.synthetic.world import HiddenStates
 
-__all__ = ["DEFAULT_DATA", "SOURCES", "TrainingData", "load_data"]
+__all__ = ["DEFAULT_DATA", "TrainingData", "load_data"]
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ def in_flight(small_data):
 @pytest.fixture()
 def body(small_data, in_flight):
     """Request bodies: `body(n)` gives n shipments as a client sends them."""
-    from serving.payloads import shipment_payloads
+    from cli.demo.payloads import shipment_payloads
 
     ids, now = in_flight
 

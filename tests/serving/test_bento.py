@@ -34,6 +34,7 @@ def test_bento_carries_the_model_and_builds_offline(serving_env, tmp_path, champ
     assert bentos, "a Bento was written"
     bento = next(b for b in bentos if b.is_dir())
     assert (bento / "src" / "serving" / "service.py").exists()
+    assert (bento / "src" / "contract" / "reference" / "kr_regions.csv").exists()
     assert not list((bento / "src").rglob("*.parquet")), "no data or stores in the Bento"
     manifest = yaml.safe_load((bento / "bento.yaml").read_text())
     (model,) = [m["tag"] for m in manifest["models"]]
@@ -50,7 +51,9 @@ def test_bento_carries_the_model_and_builds_offline(serving_env, tmp_path, champ
             sys.executable,
             "-c",
             "from serving.model_source import load_served_model as l; "
-            f"m = l('bentoml:{model}'); print(m.label, m.run_id, len(m.metrics))",
+            "from serving.settings import Settings; "
+            f"m = l('bentoml:{model}', Settings.load().tracking()); "
+            "print(m.label, m.run_id, len(m.metrics))",
         ],
         cwd=ROOT,
         env=no_registry,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import pytest
@@ -10,19 +11,20 @@ import pytest
 pytestmark = [pytest.mark.serving, pytest.mark.slow]
 
 TOKEN = "test-token-123"
+WEBHOOK_TOKEN = "hook-token-456"
 
 
 @pytest.fixture(scope="module")
 def webhook():
-    from serving.launcher import WebhookReceiver
+    from cli.demo.receiver import WebhookReceiver
 
-    with WebhookReceiver(fail_first=2) as receiver:  # the first two deliveries get a 503
+    with WebhookReceiver(statuses=(503, 503)) as receiver:  # the first two get a 503
         yield receiver
 
 
 @pytest.fixture(scope="module")
 def server(serving_env, webhook, tmp_path_factory):
-    from serving.launcher import running_service
+    from cli.demo.processes import running_service
 
     root = tmp_path_factory.mktemp("http_service")
     log = root / "service.log"
@@ -32,6 +34,7 @@ def server(serving_env, webhook, tmp_path_factory):
         "STALLGUARD_API_TOKEN": TOKEN,
         "STALLGUARD_MAX_BATCH": "100",
         "STALLGUARD_WEBHOOK_URL": webhook.url,
+        "STALLGUARD_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
     }
     with (
         running_service(env, log_file=log) as url,
@@ -73,6 +76,68 @@ def test_bad_requests_get_4xx_naming_the_problem(server, body):
     assert too_many.status_code == 413 and "limit is 100" in too_many.text
     bad_lang = client.post("/predict", json={"shipments": body(1), "lang": "fr"})
     assert bad_lang.status_code in (400, 422) and "lang" in bad_lang.text
+
+
+def _one_shape(answer: httpx.Response, status: int) -> dict:
+    assert answer.status_code == status, answer.text
+    body = answer.json()
+    assert set(body) == {"status", "error", "details"}, body
+    assert body["status"] == status and isinstance(body["error"], str) and body["error"]
+    assert all(set(d) == {"field", "problem"} for d in body["details"])
+    return body
+
+
+def test_every_4xx_has_one_body_shape(server, body):
+    client, _ = server
+    broken = client.post(
+        "/predict", content=b'{"shipments": [', headers={"content-type": "application/json"}
+    )
+    _one_shape(broken, 400)
+    rows = body(2)
+    rows[1]["weight_kg"] = "heavy"
+    wrong_type = _one_shape(client.post("/predict", json={"shipments": rows}), 400)
+    assert wrong_type["details"][0]["field"] == "shipments.1.weight_kg"
+    assert "heavy" not in json.dumps(wrong_type)  # inputs are never echoed
+    anonymous = httpx.post(f"{client.base_url}/alerts", json={"shipments": body(1)})
+    _one_shape(anonymous, 401)
+    assert (
+        "too many"
+        not in _one_shape(client.post("/predict", json={"shipments": body(101)}), 413)["error"]
+    )
+    empty = _one_shape(client.post("/alerts", json={"shipments": []}), 422)
+    assert "no shipments" in empty["error"]
+    rows = body(1)
+    rows[0]["promised_at"] = "2000-01-01T00:00:00Z"
+    assert (
+        "promised_at" in _one_shape(client.post("/predict", json={"shipments": rows}), 422)["error"]
+    )
+
+
+def test_one_offline_openapi_page_lists_every_route(server, body):
+    client, _ = server
+    page = httpx.get(f"{client.base_url}/")
+    assert page.status_code == 200 and "swagger-ui" in page.text
+    assert "https://" not in page.text and "http://" not in page.text  # nothing from a CDN
+    for asset in re.findall(r'(?:src|href)="([^"]+)"', page.text):
+        assert httpx.get(f"{client.base_url}{asset}").status_code == 200, asset
+    docs = httpx.get(f"{client.base_url}/docs", follow_redirects=True)
+    assert docs.url.path == "/" and "swagger-ui" in docs.text  # not FastAPI's CDN page
+    spec = httpx.get(f"{client.base_url}/docs.json").json()
+    assert spec["info"]["title"] == "Stallguard" and spec["info"]["version"] != "None"
+    assert "BentoML" not in spec["info"]["description"]
+    assert {"/predict", "/alerts", "/model", "/healthz", "/readyz", "/metrics"} <= set(
+        spec["paths"]
+    )
+    for route in ("/predict", "/alerts"):
+        operation = spec["paths"][route]["post"]
+        assert operation["description"]
+        example = operation["requestBody"]["content"]["application/json"]["example"]
+        answer = client.post(route, json=example)  # the example is a working request
+        assert answer.status_code == 200, answer.text
+        assert operation["responses"]["422"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/Error"
+        }
+    assert spec["paths"]["/model"]["get"]["description"]
 
 
 def test_payment_attributes_are_optional_inputs_checked_by_field(server, body):
@@ -125,7 +190,9 @@ def test_alerts_reach_a_webhook_that_fails_at_first(server, body, webhook):
     assert webhook.wait_for(len(alerts), timeout=60), "the sender retries until delivered"
     keys = {r["_key"] for r in webhook.received}
     assert keys == {a["key"] for a in alerts}
-    assert webhook.requests >= len(alerts) + 2  # the two 503s were retried
+    assert len(webhook.requests) >= len(alerts) + 2  # the two 503s were retried
+    # The service's sender authenticates with STALLGUARD_WEBHOOK_TOKEN.
+    assert {r.authorization for r in webhook.requests} == {f"Bearer {WEBHOOK_TOKEN}"}
     again = client.post("/alerts", json={"shipments": rows, "lang": "ko"}).json()
     assert again["alerts"] == []
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import random
 import signal
 import subprocess
@@ -12,95 +13,32 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
-from serving.alerts import AlertPolicy, AlertStore, Scored
+from cli.demo.receiver import WebhookReceiver
+from serving.alerts import AlertPolicy, AlertStore, Scored, Sender, shipment_hash
 from serving.messages import MessageBook
-from serving.notify import Sender, shipment_hash
 
 pytestmark = pytest.mark.serving
 
 ROOT = Path(__file__).resolve().parents[2]
+STALLGUARD = Path(sys.executable).with_name("stallguard")
 NOW = pd.Timestamp("2025-12-12T00:00:00Z")
 PROMISED = pd.Timestamp("2025-12-13T09:00:00Z")
 
 
-@dataclass(frozen=True)
-class Received:
-    key: str | None
-    authorization: str | None
-    body: dict[str, Any]
-    at: float
-
-
-class Receiver:
-    """A local webhook: answers `statuses` in order (then `default`), after `delay` seconds."""
-
-    def __init__(self, statuses: Iterable[int] = (), default: int = 200, delay: float = 0.0):
-        self.plan = list(statuses)
-        self.default = default
-        self.delay = delay
-        self.received: list[Received] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                with receiver.lock:
-                    # Recorded on arrival: a request the sender dies waiting for still counts.
-                    receiver.received.append(
-                        Received(
-                            self.headers.get("idempotency-key"),
-                            self.headers.get("authorization"),
-                            json.loads(body),
-                            time.monotonic(),
-                        )
-                    )
-                    status = receiver.plan.pop(0) if receiver.plan else receiver.default
-                time.sleep(receiver.delay)
-                self.send_response(status)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                pass  # a killed sender leaves broken pipes behind; expected here
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def received_keys(self) -> list[str | None]:
-        with self.lock:
-            return [r.key for r in self.received]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture()
 def receiver_factory() -> Iterator[Any]:
-    made: list[Receiver] = []
+    made: list[WebhookReceiver] = []
 
-    def make(statuses: Iterable[int] = (), default: int = 200, delay: float = 0.0) -> Receiver:
-        made.append(Receiver(statuses, default, delay))
+    def make(
+        statuses: Iterable[int] = (), default: int = 200, delay: float = 0.0
+    ) -> WebhookReceiver:
+        made.append(WebhookReceiver(statuses, default, delay))
         return made[-1]
 
     yield make
@@ -146,7 +84,9 @@ def seconds(a: dt.datetime, b: dt.datetime) -> float:
 def test_retries_until_delivered_with_growing_delays(store: AlertStore, receiver_factory) -> None:
     rx = receiver_factory(statuses=[500, 500])
     (key,) = enqueue(store, 1)
-    with Sender(store, rx.url, token="s3cret", base_delay=1.0, rng=random.Random(7)) as sender:
+    with Sender.for_url(
+        store, rx.url, token="s3cret", base_delay=1.0, rng=random.Random(7)
+    ) as sender:
         assert sender.run_once(NOW) == 0
         first = store.get(key)
         assert first is not None and first.attempts == 1 and first.status == "pending"
@@ -154,7 +94,7 @@ def test_retries_until_delivered_with_growing_delays(store: AlertStore, receiver
         assert 0.5 <= delay_1 <= 1.0
         # Not due yet: nothing is sent.
         assert sender.run_once(NOW + pd.Timedelta(seconds=0.4)) == 0
-        assert len(rx.received) == 1
+        assert len(rx.requests) == 1
 
         t1 = first.next_attempt_at
         assert sender.run_once(t1) == 0
@@ -166,26 +106,26 @@ def test_retries_until_delivered_with_growing_delays(store: AlertStore, receiver
         assert sender.run_once(second.next_attempt_at) == 1
     done = store.get(key)
     assert done is not None and done.status == "delivered" and done.attempts == 3
-    assert [r.key for r in rx.received] == [key] * 3
-    assert {r.authorization for r in rx.received} == {"Bearer s3cret"}
-    assert rx.received[-1].body == json.loads(done.payload)
+    assert [r.key for r in rx.requests] == [key] * 3
+    assert {r.authorization for r in rx.requests} == {"Bearer s3cret"}
+    assert rx.requests[-1].body == json.loads(done.payload)
 
 
 def test_delivered_rows_are_never_sent_again(store: AlertStore, receiver_factory) -> None:
     rx = receiver_factory()
     keys = enqueue(store, 3)
-    with Sender(store, rx.url) as sender:
+    with Sender.for_url(store, rx.url) as sender:
         assert sender.run_once(NOW) == 3
         assert sender.run_once(NOW + pd.Timedelta(days=30)) == 0
-    assert sorted(k for k in rx.received_keys() if k) == sorted(keys)
-    assert rx.received[0].authorization is None  # no token, no header
+    assert sorted(k for k in rx.idempotency_keys() if k) == sorted(keys)
+    assert rx.requests[0].authorization is None  # no token, no header
     assert store.counts() == {"pending": 0, "delivered": 3, "dead": 0}
 
 
 def test_dead_after_max_attempts_and_kept(store: AlertStore, receiver_factory) -> None:
     rx = receiver_factory(default=503)
     (key,) = enqueue(store, 1)
-    with Sender(store, rx.url, max_attempts=3, base_delay=0.01) as sender:
+    with Sender.for_url(store, rx.url, max_attempts=3, base_delay=0.01) as sender:
         at = NOW
         for _ in range(3):
             assert sender.run_once(at) == 0
@@ -194,7 +134,7 @@ def test_dead_after_max_attempts_and_kept(store: AlertStore, receiver_factory) -
             at = pd.Timestamp(row.next_attempt_at)
         assert row.status == "dead" and row.attempts == 3
         assert sender.run_once(NOW + pd.Timedelta(days=365)) == 0
-    assert len(rx.received) == 3
+    assert len(rx.requests) == 3
     assert store.counts() == {"pending": 0, "delivered": 0, "dead": 1}
 
 
@@ -203,7 +143,7 @@ def test_rejections_go_dead_at_once_but_throttling_is_retried(
 ) -> None:
     rx = receiver_factory(statuses=[400, 429, 408])
     a, b, c = enqueue(store, 3)
-    with Sender(store, rx.url) as sender:
+    with Sender.for_url(store, rx.url) as sender:
         sender.run_once(NOW)
     statuses = {k: store.get(k).status for k in (a, b, c)}  # type: ignore[union-attr]
     assert statuses == {a: "dead", b: "pending", c: "pending"}
@@ -214,13 +154,13 @@ def test_connection_errors_and_timeouts_are_retried(store: AlertStore, receiver_
     url = closed.url
     closed.close()
     (key,) = enqueue(store, 1)
-    with Sender(store, url, base_delay=0.01) as sender:
+    with Sender.for_url(store, url, base_delay=0.01) as sender:
         assert sender.run_once(NOW) == 0
     row = store.get(key)
     assert row is not None and row.status == "pending" and row.last_error == "ConnectError"
 
     slow = receiver_factory(delay=0.5)
-    with Sender(store, slow.url, timeout=0.1) as sender:
+    with Sender.for_url(store, slow.url, timeout=0.1) as sender:
         assert sender.run_once(row.next_attempt_at) == 0
     row = store.get(key)
     assert row is not None and row.attempts == 2 and row.last_error == "ReadTimeout"
@@ -229,7 +169,7 @@ def test_connection_errors_and_timeouts_are_retried(store: AlertStore, receiver_
 def test_backoff_grows_and_respects_max_delay() -> None:
     with (
         AlertStore("sqlite://") as store,
-        Sender(
+        Sender.for_url(
             store, "http://127.0.0.1:9/", base_delay=1.0, max_delay=10.0, rng=random.Random(3)
         ) as sender,
     ):
@@ -247,7 +187,10 @@ def test_logs_hash_shipment_ids(
 ) -> None:
     rx = receiver_factory(statuses=[500])
     enqueue(store, 2)
-    with caplog.at_level(logging.INFO, logger="stallguard.notify"), Sender(store, rx.url) as s:
+    with (
+        caplog.at_level(logging.INFO, logger="stallguard.notify"),
+        Sender.for_url(store, rx.url) as s,
+    ):
         s.run_once(NOW)
     text = caplog.text
     assert "SHP-" not in text and "주소" not in text
@@ -258,7 +201,7 @@ def test_logs_hash_shipment_ids(
 def test_run_loops_until_stopped(store: AlertStore, receiver_factory) -> None:
     rx = receiver_factory()
     stop = threading.Event()
-    with Sender(store, rx.url) as sender:
+    with Sender.for_url(store, rx.url) as sender:
         thread = threading.Thread(target=sender.run, args=(stop, 0.05))
         thread.start()
         try:
@@ -270,11 +213,11 @@ def test_run_loops_until_stopped(store: AlertStore, receiver_factory) -> None:
             stop.set()
             thread.join(timeout=5)
         assert not thread.is_alive()
-    assert sorted(k for k in rx.received_keys() if k) == sorted(keys)
+    assert sorted(k for k in rx.idempotency_keys() if k) == sorted(keys)
 
 
 def sender_process(db_url: str, webhook: str, log: Path, *extra: str) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "serving.notify", "--outbox", db_url, "--webhook", webhook]
+    command = [str(STALLGUARD), "notify", "--outbox", db_url, "--webhook", webhook]
     with log.open("ab") as out:
         return subprocess.Popen([*command, *extra], cwd=ROOT, stdout=out, stderr=out)
 
@@ -297,13 +240,13 @@ def test_a_killed_sender_loses_at_most_the_request_in_flight(
     log = tmp_path / "sender.log"
     proc = sender_process(db_url, rx.url, log)
     try:
-        assert wait_until(lambda: len(rx.received) >= 40, timeout=60), log.read_text()
+        assert wait_until(lambda: len(rx.requests) >= 40, timeout=60), log.read_text()
     finally:
         proc.kill()
         proc.wait(timeout=10)
     time.sleep(0.1)  # let the receiver finish the request it was answering
     delivered_before = {r.key for r in store.rows("delivered")}
-    seen_before = len(rx.received)
+    seen_before = len(rx.requests)
     assert 0 < len(delivered_before) < 200
 
     for _ in range(5):
@@ -312,7 +255,7 @@ def test_a_killed_sender_loses_at_most_the_request_in_flight(
         assert sender_process(db_url, rx.url, log, "--once").wait(timeout=60) == 0
     assert store.counts() == {"pending": 0, "delivered": 200, "dead": 0}
 
-    received = rx.received_keys()
+    received = rx.idempotency_keys()
     assert set(received) == set(keys)
     assert not delivered_before & set(received[seen_before:])
     assert len(received) - len(set(received)) <= 1
@@ -327,7 +270,7 @@ def test_sigterm_stops_cleanly_after_the_delivery_in_flight(
     log = tmp_path / "sender.log"
     proc = sender_process(db_url, rx.url, log)
     try:
-        assert wait_until(lambda: len(rx.received) >= 3, timeout=60), log.read_text()
+        assert wait_until(lambda: len(rx.requests) >= 3, timeout=60), log.read_text()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
     finally:
@@ -335,10 +278,57 @@ def test_sigterm_stops_cleanly_after_the_delivery_in_flight(
             proc.kill()
             proc.wait()
     time.sleep(0.2)
-    received = rx.received_keys()
+    received = rx.idempotency_keys()
     # A clean stop finishes and records the request in flight: no resend needed.
     assert {r.key for r in store.rows("delivered")} == set(received)
     assert len(received) < 30
     text = log.read_text()
     assert "SIGTERM" in text and "stopped; outbox pending=" in text
     assert "SHP-" not in text
+
+
+def _notify(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(STALLGUARD), "notify", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "COLUMNS": "200", **env},
+    )
+
+
+def test_notify_reads_outbox_webhook_and_token_from_the_settings(
+    store: AlertStore, db_url: str, receiver_factory
+) -> None:
+    keys = enqueue(store, 3)
+    rx = receiver_factory()
+    env = {
+        "STALLGUARD_OUTBOX_URL": db_url,
+        "STALLGUARD_WEBHOOK_URL": rx.url,
+        "STALLGUARD_WEBHOOK_TOKEN": "s3cret-token",
+    }
+    done = _notify(env, "--once")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "delivered 3" in done.stdout
+    assert sorted(k for k in rx.idempotency_keys() if k) == sorted(keys)
+    assert {r.authorization for r in rx.requests} == {"Bearer s3cret-token"}
+    assert "s3cret-token" not in done.stdout + done.stderr
+    assert "/alerts" not in done.stdout  # the webhook's path is redacted
+
+
+def test_notify_refuses_an_outbox_that_does_not_exist(tmp_path: Path, receiver_factory) -> None:
+    missing = tmp_path / "nowhere" / "outbox.db"
+    env = {"STALLGUARD_OUTBOX_URL": f"sqlite:///{missing}", "STALLGUARD_WEBHOOK_URL": "http://h/"}
+    done = _notify(env, "--once")
+    assert done.returncode == 2
+    assert "no outbox at" in done.stdout and "STALLGUARD_OUTBOX_URL" in done.stdout
+    assert not missing.exists()  # not silently created as an empty, healthy-looking queue
+
+
+def test_an_unknown_delivery_scheme_is_refused_by_name(db_url: str, store: AlertStore) -> None:
+    enqueue(store, 1)
+    done = _notify({"STALLGUARD_OUTBOX_URL": db_url}, "--once", "--webhook", "ftp://h/x")
+    assert done.returncode == 2
+    assert "no alert channel for 'ftp'" in done.stdout and "http" in done.stdout

@@ -1,17 +1,12 @@
-"""Alert policy and its persistent state and outbox.
+"""Alert state and outbox in a SQL database: the policy's memory and the channels' queue.
 
-The policy decides, per parcel and promise, when a customer is told: a parcel enters the alert
-state at `risk >= enter` and leaves it below `exit` (hysteresis, so a risk hovering around one
-threshold does not flip-flop). A promise gets at most one LATE alert, ever; while in the alert
-state, an ETA_CHANGED alert follows when the P50 ETA moved more than `eta_move_h` hours from the
-one last sent.
-
-Decisions and the alerts they produce are written in one transaction into an outbox table (the
-transactional outbox pattern): an alert is never returned without being enqueued, and its
-idempotency key, the table's primary key, keeps it from being enqueued twice. `serving.notify`
-delivers the outbox to a webhook, possibly from another process, so SQLite runs in WAL mode with
-a busy timeout, and every transaction takes the write lock up front (BEGIN IMMEDIATE) so two
-writers queue instead of failing on a lock upgrade.
+Decisions (serving/alerts/policy.py) and the alerts they produce are written in one
+transaction into an outbox table (the transactional outbox pattern): an alert is never
+returned without being enqueued, and its idempotency key, the table's primary key, keeps it
+from being enqueued twice. A sender (serving/alerts/sender.py) delivers the outbox, possibly
+from another process, so SQLite runs in WAL mode with a busy timeout, and every transaction
+takes the write lock up front (BEGIN IMMEDIATE) so two writers queue instead of failing on a
+lock upgrade.
 
 Timestamps are stored as naive UTC (`DateTime` without time zone) on every backend and come
 back timezone-aware.
@@ -21,15 +16,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -38,11 +32,17 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
-if TYPE_CHECKING:
-    from serving.messages import MessageBook
+from serving.alerts.policy import (
+    Alert,
+    AlertPolicy,
+    Renderer,
+    Scored,
+    State,
+    decide,
+    possible_keys,
+    utc,
+)
 
-LATE = "LATE"
-ETA_CHANGED = "ETA_CHANGED"
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 STATUSES = (PENDING, DELIVERED, DEAD)
 DEFAULT_URL = "sqlite:///data/outbox.db"
@@ -51,115 +51,6 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Concurrent `decide` calls on a server database can both insert the same new key; the loser
 # rolls back and decides again, now seeing the winner's rows.
 DECIDE_RETRIES = 3
-
-
-@dataclass(frozen=True)
-class Scored:
-    """A parcel's prediction, as the alert policy sees it.
-
-    Attributes:
-        shipment_id: The parcel.
-        promised_at: The promise the prediction is about (tz-aware UTC).
-        as_of: When the prediction's inputs were observed (tz-aware UTC).
-        risk: Calibrated probability of missing the promise.
-        eta_p10: 10% quantile of the delivery time (tz-aware UTC).
-        eta_p50: Median delivery time.
-        eta_p90: 90% quantile.
-        reasons: (reason code, share) pairs, best first (codes of `training.reasons.REASONS`).
-        model_version: Label of the model that scored it.
-    """
-
-    shipment_id: str
-    promised_at: pd.Timestamp
-    as_of: pd.Timestamp
-    risk: float
-    eta_p10: pd.Timestamp
-    eta_p50: pd.Timestamp
-    eta_p90: pd.Timestamp
-    reasons: tuple[tuple[str, float], ...]
-    model_version: str
-
-    def __post_init__(self) -> None:
-        # A naive timestamp would silently shift keys and state by the server's time zone.
-        for name in ("promised_at", "as_of", "eta_p10", "eta_p50", "eta_p90"):
-            value = getattr(self, name)
-            if not isinstance(value, dt.datetime) or value.tzinfo is None:
-                raise ValueError(f"{name} must be a timezone-aware timestamp, got {value!r}")
-        if not (math.isfinite(self.risk) and 0.0 <= self.risk <= 1.0):
-            raise ValueError(f"risk must be within [0, 1], got {self.risk!r}")
-
-
-@dataclass(frozen=True)
-class AlertPolicy:
-    """When a parcel's customer is alerted.
-
-    Attributes:
-        enter: Risk at or above which a parcel enters the alert state.
-        exit: Risk below which it leaves it (between the two it keeps its state).
-        eta_move_h: Hours the P50 ETA must move, from the last alert sent, to alert again.
-
-    Raises:
-        ValueError: Unless 0 <= exit < enter <= 1 and eta_move_h >= 0; names the field.
-    """
-
-    enter: float = 0.6
-    exit: float = 0.4
-    eta_move_h: float = 12.0
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.enter <= 1.0:
-            raise ValueError(f"enter must be within [0, 1], got {self.enter!r}")
-        if not 0.0 <= self.exit <= 1.0:
-            raise ValueError(f"exit must be within [0, 1], got {self.exit!r}")
-        if not self.exit < self.enter:
-            raise ValueError(f"exit ({self.exit!r}) must be below enter ({self.enter!r})")
-        if not (math.isfinite(self.eta_move_h) and self.eta_move_h >= 0):
-            raise ValueError(f"eta_move_h must be a non-negative number, got {self.eta_move_h!r}")
-
-
-@dataclass(frozen=True)
-class Alert:
-    """An alert decision, enqueued in the outbox.
-
-    Attributes:
-        key: Idempotency key: shipment, promise, kind (and for ETA_CHANGED the new P50 hour).
-        kind: "LATE" or "ETA_CHANGED".
-        message: Customer message by language ("ko", "en").
-        compensation: Configured compensation hint by language, or None.
-        (the rest as in `Scored`)
-    """
-
-    key: str
-    kind: str
-    shipment_id: str
-    promised_at: pd.Timestamp
-    as_of: pd.Timestamp
-    risk: float
-    eta_p10: pd.Timestamp
-    eta_p50: pd.Timestamp
-    eta_p90: pd.Timestamp
-    reasons: tuple[tuple[str, float], ...]
-    model_version: str
-    message: dict[str, str] = field(default_factory=dict)
-    compensation: dict[str, str] | None = None
-
-    def payload(self) -> dict[str, Any]:
-        """The JSON object sent to the webhook (timestamps as ISO 8601; no address or phone)."""
-        return {
-            "key": self.key,
-            "kind": self.kind,
-            "shipment_id": self.shipment_id,
-            "promised_at": self.promised_at.isoformat(),
-            "as_of": self.as_of.isoformat(),
-            "risk": self.risk,
-            "eta_p10": self.eta_p10.isoformat(),
-            "eta_p50": self.eta_p50.isoformat(),
-            "eta_p90": self.eta_p90.isoformat(),
-            "reasons": [{"code": code, "share": share} for code, share in self.reasons],
-            "model_version": self.model_version,
-            "message": dict(self.message),
-            "compensation": dict(self.compensation) if self.compensation is not None else None,
-        }
 
 
 @dataclass(frozen=True)
@@ -189,17 +80,6 @@ class OutboxRow:
     delivered_at: dt.datetime | None
     status: str
     last_error: str | None
-
-
-def late_key(shipment_id: str, promised_at: pd.Timestamp) -> str:
-    """Idempotency key of the LATE alert of a promise."""
-    return f"{shipment_id}:{_utc(promised_at).isoformat()}:{LATE}"
-
-
-def eta_changed_key(shipment_id: str, promised_at: pd.Timestamp, eta_p50: pd.Timestamp) -> str:
-    """Idempotency key of an ETA_CHANGED alert (new P50 floored to the hour)."""
-    hour = _utc(eta_p50).floor("h").isoformat()
-    return f"{shipment_id}:{_utc(promised_at).isoformat()}:{ETA_CHANGED}:{hour}"
 
 
 metadata = sa.MetaData()
@@ -232,16 +112,9 @@ outbox = sa.Table(
 )
 
 
-def _utc(ts: dt.datetime) -> pd.Timestamp:
-    out = pd.Timestamp(ts)
-    if out.tzinfo is None:
-        raise ValueError(f"timestamps must be timezone-aware, got {ts!r}")
-    return out.tz_convert("UTC")
-
-
 def _db_time(ts: dt.datetime) -> dt.datetime:
     """Naive UTC at microsecond precision (what every SQL backend stores)."""
-    return _utc(ts).tz_localize(None).floor("us").to_pydatetime()
+    return utc(ts).tz_localize(None).floor("us").to_pydatetime()
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
@@ -250,14 +123,6 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-@dataclass
-class _State:
-    active: bool
-    last_p50: pd.Timestamp | None
-    stored: bool  # a row exists (update) or not (insert)
-    dirty: bool = False
 
 
 class AlertStore:
@@ -345,7 +210,7 @@ class AlertStore:
         batch: Sequence[Scored],
         policy: AlertPolicy,
         now: dt.datetime,
-        messages: MessageBook,
+        renderer: Renderer,
     ) -> list[Alert]:
         """Update the alert state with `batch` and enqueue the alerts it triggers.
 
@@ -358,7 +223,7 @@ class AlertStore:
                 entries see the state left by earlier ones).
             policy: Thresholds.
             now: Decision time (tz-aware); the alerts are due for delivery from then.
-            messages: Renders the customer messages and compensation hints.
+            renderer: Renders the customer messages and compensation hints.
 
         Returns:
             The alerts emitted, in batch order.
@@ -367,81 +232,45 @@ class AlertStore:
         for attempt in range(DECIDE_RETRIES):
             try:
                 with self._transaction() as conn:
-                    return self._decide(conn, batch, policy, when, messages)
+                    states = self._load_states(conn, batch)
+                    stored = set(states)
+                    emitted = self._existing_keys(conn, sorted(possible_keys(batch)))
+                    alerts = decide(batch, states, emitted, policy, renderer)
+                    self._write_states(conn, states, stored, when)
+                    self._enqueue(conn, alerts, when)
+                    return alerts
             except IntegrityError:
                 if attempt == DECIDE_RETRIES - 1:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _decide(
-        self,
-        conn: Connection,
-        batch: Sequence[Scored],
-        policy: AlertPolicy,
-        when: dt.datetime,
-        messages: MessageBook,
-    ) -> list[Alert]:
-        states = self._load_states(conn, batch)
-        # Every key this batch could emit, looked up at once: a key already in the outbox is
-        # neither enqueued nor returned again.
-        possible = {late_key(s.shipment_id, s.promised_at) for s in batch}
-        possible |= {eta_changed_key(s.shipment_id, s.promised_at, s.eta_p50) for s in batch}
-        existing = self._existing_keys(conn, sorted(possible))
-        move = pd.Timedelta(hours=policy.eta_move_h)
-        alerts: list[Alert] = []
-        for s in batch:
-            state = states[(s.shipment_id, _db_time(s.promised_at))]
-            was_active = state.active
-            if s.risk >= policy.enter:
-                state.active = True
-            elif s.risk < policy.exit:
-                state.active = False
-            state.dirty |= state.active != was_active
-            if not state.active:
-                continue
-            if state.last_p50 is None:
-                kind, key = LATE, late_key(s.shipment_id, s.promised_at)
-            elif abs(_utc(s.eta_p50) - state.last_p50) > move:
-                kind, key = ETA_CHANGED, eta_changed_key(s.shipment_id, s.promised_at, s.eta_p50)
-            else:
-                continue
-            if key in existing:
-                # Sent before (e.g. the ETA came back to an hour already announced): the state
-                # keeps the ETA of the alert actually sent last.
-                continue
-            existing.add(key)
-            alerts.append(_alert(kind, key, s, messages))
-            # Later entries of the same batch compare with this alert's ETA.
-            state.last_p50 = _utc(s.eta_p50)
-            state.dirty = True
-
-        self._write_states(conn, states, when)
-        if alerts:
-            conn.execute(
-                outbox.insert(),
-                [
-                    {
-                        "key": a.key,
-                        "kind": a.kind,
-                        "shipment_id": a.shipment_id,
-                        "payload": json.dumps(a.payload(), ensure_ascii=False),
-                        "created_at": when,
-                        "attempts": 0,
-                        "next_attempt_at": when,
-                        "delivered_at": None,
-                        "status": PENDING,
-                        "last_error": None,
-                    }
-                    for a in alerts
-                ],
-            )
-        return alerts
+    def _enqueue(self, conn: Connection, alerts: list[Alert], when: dt.datetime) -> None:
+        if not alerts:
+            return
+        conn.execute(
+            outbox.insert(),
+            [
+                {
+                    "key": a.key,
+                    "kind": str(a.kind),
+                    "shipment_id": a.shipment_id,
+                    "payload": json.dumps(a.payload(), ensure_ascii=False),
+                    "created_at": when,
+                    "attempts": 0,
+                    "next_attempt_at": when,
+                    "delivered_at": None,
+                    "status": PENDING,
+                    "last_error": None,
+                }
+                for a in alerts
+            ],
+        )
 
     def _load_states(
         self, conn: Connection, batch: Sequence[Scored]
-    ) -> dict[tuple[str, dt.datetime], _State]:
+    ) -> dict[tuple[str, pd.Timestamp], State]:
         ids = sorted({s.shipment_id for s in batch})
-        found: dict[tuple[str, dt.datetime], _State] = {}
+        found: dict[tuple[str, pd.Timestamp], State] = {}
         # Chunks keep the IN list under every backend's bound-parameter limit.
         for start in range(0, len(ids), 500):
             rows = conn.execute(
@@ -451,16 +280,10 @@ class AlertStore:
             )
             for row in rows:
                 last = row.last_alert_p50
-                found[(row.shipment_id, row.promised_at)] = _State(
+                found[(row.shipment_id, pd.Timestamp(row.promised_at).tz_localize("UTC"))] = State(
                     active=bool(row.active),
                     last_p50=None if last is None else pd.Timestamp(last).tz_localize("UTC"),
-                    stored=True,
                 )
-        for s in batch:
-            found.setdefault(
-                (s.shipment_id, _db_time(s.promised_at)),
-                _State(active=False, last_p50=None, stored=False),
-            )
         return found
 
     def _existing_keys(self, conn: Connection, keys: list[str]) -> set[str]:
@@ -471,23 +294,27 @@ class AlertStore:
         return out
 
     def _write_states(
-        self, conn: Connection, states: dict[tuple[str, dt.datetime], _State], when: dt.datetime
+        self,
+        conn: Connection,
+        states: dict[tuple[str, pd.Timestamp], State],
+        stored: set[tuple[str, pd.Timestamp]],
+        when: dt.datetime,
     ) -> None:
         # Only changed states are written: a parcel that never entered the alert state needs
         # no row (absent means inactive, nothing sent).
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
-        for (shipment_id, promised_at), st in states.items():
-            if not st.dirty:
+        for (shipment_id, promised), st in states.items():
+            if not st.changed:
                 continue
             row = {
                 "shipment_id": shipment_id,
-                "promised_at": promised_at,
+                "promised_at": _db_time(promised),
                 "active": st.active,
                 "last_alert_p50": None if st.last_p50 is None else _db_time(st.last_p50),
                 "updated_at": when,
             }
-            (updates if st.stored else inserts).append(row)
+            (updates if (shipment_id, promised) in stored else inserts).append(row)
         if inserts:
             conn.execute(alert_state.insert(), inserts)
         if updates:
@@ -598,24 +425,6 @@ class AlertStore:
             return False, None
         last = row.last_alert_p50
         return bool(row.active), None if last is None else pd.Timestamp(last).tz_localize("UTC")
-
-
-def _alert(kind: str, key: str, s: Scored, messages: MessageBook) -> Alert:
-    return Alert(
-        key=key,
-        kind=kind,
-        shipment_id=s.shipment_id,
-        promised_at=_utc(s.promised_at),
-        as_of=_utc(s.as_of),
-        risk=float(s.risk),
-        eta_p10=_utc(s.eta_p10),
-        eta_p50=_utc(s.eta_p50),
-        eta_p90=_utc(s.eta_p90),
-        reasons=tuple((str(code), float(share)) for code, share in s.reasons),
-        model_version=s.model_version,
-        message={lang: messages.render(kind, s, lang) for lang in ("ko", "en")},
-        compensation=messages.compensation_for(s),
-    )
 
 
 def _row(r: Any) -> OutboxRow:

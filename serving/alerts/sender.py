@@ -1,4 +1,4 @@
-"""Deliver the alert outbox to a webhook, at least once.
+"""Deliver the alert outbox through a channel (a webhook by default), at least once.
 
 A row is marked delivered only after a 2xx answer, and that mark is committed right after each
 delivery, so a crash loses at most the acknowledgement of the one request in flight, which is
@@ -14,32 +14,24 @@ receiver rejected the payload itself, and sending it again cannot change that.
 
 Logs name a parcel only by a hash of its shipment id and never include payloads.
 
-Run as `python -m serving.notify --outbox URL --webhook URL [--once]`; the bearer token, if any,
-comes from STALLGUARD_WEBHOOK_TOKEN (not a flag, which `ps` would show).
+`stallguard notify` runs a sender as a worker; the service runs one in a thread when
+STALLGUARD_WEBHOOK_URL is set (docs/serving.md).
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import hashlib
 import logging
-import os
 import random
-import signal
-import sys
 import threading
-from collections.abc import Sequence
-from types import FrameType
 
-import httpx
-import sqlalchemy as sa
-
-from serving.alerts import AlertStore, OutboxRow
+from serving.alerts.channels import Channel
+from serving.alerts.registry import channel_for
+from serving.alerts.store import AlertStore, OutboxRow
 
 log = logging.getLogger("stallguard.notify")
 
-TOKEN_ENV = "STALLGUARD_WEBHOOK_TOKEN"
 # Retried although 4xx: the receiver timed out or asks to slow down, not rejecting the alert.
 RETRYABLE_4XX = frozenset({408, 429})
 # Rows fetched per query; a run keeps fetching until nothing new is due.
@@ -55,25 +47,15 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    raw = response.headers.get("retry-after")
-    try:
-        return max(0.0, float(raw)) if raw is not None else None
-    except ValueError:
-        return None  # an HTTP date; the backoff alone is good enough
-
-
 class Sender:
-    """Delivers due outbox rows to a webhook (POST JSON) with retries.
+    """Delivers due outbox rows through a channel, with retries.
 
     Args:
         store: The outbox.
-        webhook_url: Where to POST each alert.
-        token: Sent as `Authorization: Bearer <token>` when set.
+        channel: Where the alerts go (`Sender.for_url` picks it by URL).
         max_attempts: Attempts before a row goes dead.
         base_delay: Seconds before the first retry (before jitter).
         max_delay: Longest wait between attempts, in seconds.
-        timeout: Seconds per HTTP request (connect, read, write).
         rng: Source of the jitter (seed it for reproducible delays).
 
     Raises:
@@ -83,13 +65,11 @@ class Sender:
     def __init__(
         self,
         store: AlertStore,
-        webhook_url: str,
+        channel: Channel,
         *,
-        token: str | None = None,
         max_attempts: int = 8,
         base_delay: float = 1.0,
         max_delay: float = 300.0,
-        timeout: float = 5.0,
         rng: random.Random | None = None,
     ) -> None:
         if max_attempts < 1:
@@ -98,22 +78,35 @@ class Sender:
             raise ValueError(f"base_delay must be non-negative, got {base_delay!r}")
         if max_delay < base_delay:
             raise ValueError(f"max_delay ({max_delay!r}) must be at least base_delay")
-        if timeout <= 0:
-            raise ValueError(f"timeout must be positive, got {timeout!r}")
         self.store = store
-        self.webhook_url = webhook_url
+        self.channel = channel
         self.max_attempts = max_attempts
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.rng = rng if rng is not None else random.Random()
-        headers = {"content-type": "application/json; charset=utf-8"}
-        if token:
-            headers["authorization"] = f"Bearer {token}"
-        self._client = httpx.Client(timeout=timeout, headers=headers, follow_redirects=False)
+
+    @classmethod
+    def for_url(
+        cls,
+        store: AlertStore,
+        url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 5.0,
+        **retries: object,
+    ) -> Sender:
+        """A sender through the channel registered for `url`'s scheme (a webhook for http).
+
+        `retries`: the other arguments of `Sender`.
+
+        Raises:
+            ValueError: No channel for the URL's scheme.
+        """
+        return cls(store, channel_for(url, token, timeout), **retries)  # type: ignore[arg-type]
 
     def close(self) -> None:
-        """Close the HTTP connections."""
-        self._client.close()
+        """Close the channel's connections."""
+        self.channel.close()
 
     def __enter__(self) -> Sender:
         return self
@@ -160,30 +153,18 @@ class Sender:
 
     def _deliver(self, row: OutboxRow, now: dt.datetime | None) -> bool:
         who = shipment_hash(row.shipment_id)
-        status: int | None = None
-        retry_after: float | None = None
-        try:
-            response = self._client.post(
-                self.webhook_url,
-                content=row.payload.encode("utf-8"),
-                headers={"idempotency-key": row.key},
+        sent = self.channel.send(row)
+        status, error, retry_after = sent.status, sent.error or "failed", sent.retry_after
+        if sent.ok:
+            self.store.mark_delivered(row.key, now if now is not None else _now())
+            log.info(
+                "delivered kind=%s shipment=%s attempt=%d status=%s",
+                row.kind,
+                who,
+                row.attempts + 1,
+                status,
             )
-            status = response.status_code
-            if response.is_success:
-                self.store.mark_delivered(row.key, now if now is not None else _now())
-                log.info(
-                    "delivered kind=%s shipment=%s attempt=%d status=%d",
-                    row.kind,
-                    who,
-                    row.attempts + 1,
-                    status,
-                )
-                return True
-            error = f"HTTP {status}"
-            retry_after = _retry_after(response)
-        except httpx.HTTPError as exc:
-            # The type is enough to act on; messages may carry the webhook URL.
-            error = type(exc).__name__
+            return True
         attempts = row.attempts + 1
         rejected = status is not None and 400 <= status < 500 and status not in RETRYABLE_4XX
         dead = rejected or attempts >= self.max_attempts
@@ -237,83 +218,3 @@ class Sender:
                 )
             else:
                 stop.wait(poll_s)
-
-
-def _safe_url(url: str) -> str:
-    try:
-        return sa.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return "<unparsable URL>"
-
-
-def _webhook_host(url: str) -> str:
-    parsed = httpx.URL(url)
-    return f"{parsed.scheme}://{parsed.host}{f':{parsed.port}' if parsed.port else ''}"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: deliver the outbox until SIGTERM/SIGINT (or once with --once).
-
-    Returns:
-        The exit status (0: stopped cleanly).
-    """
-    parser = argparse.ArgumentParser(
-        prog="python -m serving.notify", description="Deliver pending alerts to a webhook."
-    )
-    parser.add_argument("--outbox", default="sqlite:///data/outbox.db", help="SQLAlchemy URL")
-    parser.add_argument("--webhook", required=True, help="URL that receives the alerts")
-    parser.add_argument("--once", action="store_true", help="deliver what is due, then exit")
-    parser.add_argument("--max-attempts", type=int, default=8)
-    parser.add_argument("--base-delay", type=float, default=1.0, help="seconds")
-    parser.add_argument("--max-delay", type=float, default=300.0, help="seconds")
-    parser.add_argument("--timeout", type=float, default=5.0, help="seconds per request")
-    parser.add_argument("--poll", type=float, default=0.5, help="seconds between idle polls")
-    args = parser.parse_args(argv)
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    store = AlertStore(args.outbox)
-    try:
-        sender = Sender(
-            store,
-            args.webhook,
-            token=os.environ.get(TOKEN_ENV) or None,
-            max_attempts=args.max_attempts,
-            base_delay=args.base_delay,
-            max_delay=args.max_delay,
-            timeout=args.timeout,
-        )
-    except ValueError as err:
-        parser.error(str(err))
-    stop = threading.Event()
-
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("%s: stopping after the delivery in flight", signal.Signals(signum).name)
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _stop)
-    log.info(
-        "delivering alerts from %s to %s%s",
-        _safe_url(args.outbox),
-        _webhook_host(args.webhook),
-        " (once)" if args.once else "",
-    )
-    with sender:
-        if args.once:
-            delivered = sender.run_once(stop=stop)
-            log.info("delivered %d", delivered)
-        else:
-            sender.run(stop, poll_s=args.poll)
-    counts = store.counts()
-    log.info(
-        "stopped; outbox pending=%d delivered=%d dead=%d",
-        counts["pending"],
-        counts["delivered"],
-        counts["dead"],
-    )
-    store.close()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

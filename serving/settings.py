@@ -1,0 +1,130 @@
+"""The settings of the service and of every command: one typed class, read at the entry point.
+
+Every field comes from an environment variable `STALLGUARD_<FIELD>` (the MLflow store from
+`MLFLOW_TRACKING_URI`, as MLflow itself reads it); nothing reads the environment at import
+time. docs/serving.md lists them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from training.config import REGISTERED_MODEL, TrackingConfig
+
+DEFAULT_MODEL_URI = "models:/stallguard@champion"
+DEFAULT_OUTBOX_URL = "sqlite:///data/outbox.db"
+
+
+class SettingsError(ValueError):
+    """An environment variable does not parse; the message names it (never its value)."""
+
+
+class Settings(BaseSettings):
+    """What the service loads and how it and the commands behave.
+
+    Attributes:
+        model_uri: `models:/NAME@ALIAS` or `models:/NAME/VERSION` (MLflow registry),
+            `runs:/...`, `bentoml:TAG` (a model stored by `stallguard bento`), or a predictor
+            bundle folder.
+        context_dir: A fresher serving context (and recalibration) than the bundled one.
+        max_batch: Most shipments per request.
+        api_token: Bearer token required on the API routes; None: no auth.
+        outbox_url: SQLAlchemy URL of the alert state and outbox.
+        webhook_url: Where alerts are delivered (the in-service sender, `stallguard notify`);
+            None in the service: leave them in the outbox for a `stallguard notify` worker.
+        webhook_token: Bearer token sent to the webhook.
+        alert_enter: Risk at which a parcel enters the alert state.
+        alert_exit: Risk below which it leaves it.
+        alert_eta_move_h: Hours the P50 ETA must move to re-alert.
+        compensation: JSON of compensation hints per reason code and language.
+        tracking_uri: MLflow tracking store and registry (`MLFLOW_TRACKING_URI`); None:
+            `sqlite:///mlflow.db` in the current folder.
+        artifacts: Where new MLflow experiments keep their artifacts; None: `mlartifacts/` in
+            the current folder.
+        registered_model: Registry name of the model.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="STALLGUARD_", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    model_uri: str = DEFAULT_MODEL_URI
+    context_dir: Path | None = None
+    max_batch: int = Field(1_000, ge=1)
+    api_token: SecretStr | None = None
+    outbox_url: SecretStr = SecretStr(DEFAULT_OUTBOX_URL)
+    webhook_url: SecretStr | None = None
+    webhook_token: SecretStr | None = None
+    alert_enter: float = Field(0.6, ge=0, le=1)
+    alert_exit: float = Field(0.4, ge=0, le=1)
+    alert_eta_move_h: float = Field(12.0, ge=0)
+    compensation: Path | None = None
+    tracking_uri: str | None = Field(
+        None, validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "tracking_uri")
+    )
+    artifacts: str | None = None
+    registered_model: str = REGISTERED_MODEL
+
+    @model_validator(mode="after")
+    def _thresholds_in_order(self) -> Settings:
+        if not self.alert_exit < self.alert_enter:
+            raise ValueError(
+                f"STALLGUARD_ALERT_EXIT ({self.alert_exit}) must be below "
+                f"STALLGUARD_ALERT_ENTER ({self.alert_enter})"
+            )
+        return self
+
+    @classmethod
+    def load(cls, env: dict[str, str] | None = None) -> Settings:
+        """The settings from the environment (or from `env`).
+
+        Raises:
+            SettingsError: A variable does not parse (the message names it, not its value).
+        """
+        try:
+            if env is None:
+                return cls()
+            return cls.model_validate(_from_mapping(env))
+        except ValidationError as err:
+            raise SettingsError(_describe(err)) from None
+
+    def tracking(self, root: Path | None = None) -> TrackingConfig:
+        """Where MLflow runs, artifacts and the registry live (relative to `root`: cwd)."""
+        base = (root or Path.cwd()).resolve()
+        return TrackingConfig(
+            uri=self.tracking_uri or f"sqlite:///{base / 'mlflow.db'}",
+            artifacts=self.artifacts or str(base / "mlartifacts"),
+            registered_model=self.registered_model,
+        )
+
+    def secret(self, name: str) -> str | None:
+        """The plain value of a secret field (None when unset)."""
+        value = getattr(self, name)
+        return value.get_secret_value() if value is not None else None
+
+
+def _from_mapping(env: dict[str, str]) -> dict[str, str]:
+    """Field values from a mapping of environment variables (unset and empty ones left out)."""
+    out: dict[str, str] = {}
+    for name in Settings.model_fields:
+        value = env.get(f"STALLGUARD_{name.upper()}")
+        if value:
+            out[name] = value
+    if env.get("MLFLOW_TRACKING_URI"):
+        out["tracking_uri"] = env["MLFLOW_TRACKING_URI"]
+    return out
+
+
+def _describe(err: ValidationError) -> str:
+    """One line per bad variable, named as the environment spells it, values never shown."""
+    lines = []
+    for problem in err.errors():
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        variable = (
+            "MLFLOW_TRACKING_URI" if field == "tracking_uri" else f"STALLGUARD_{field.upper()}"
+        )
+        lines.append(f"{variable}: {problem['msg']}" if field else problem["msg"])
+    return "; ".join(lines)
