@@ -1,4 +1,4 @@
-"""How far the partial Olist copy lets any model go: the issue-6 targets against ceilings.
+"""How far the partial Olist copy lets any model go: the targets against ceilings.
 
 Run: `.venv/bin/python -m bench.bench_olist_ceiling [OLIST_DIR]` (default
 `../shared/data/olist`; exits cleanly when the folder is absent).
@@ -104,7 +104,7 @@ def main(directory: Path) -> None:
         in_sample = _mae_days(fitted.predict(x[ev_eta]), hours[ev_eta])
         rows.append((name, "in-sample fit on eval months", np.nan, in_sample))
         target_auc, target_mae = TARGETS[name]
-        rows.append((name, "issue-6 target", target_auc, target_mae))
+        rows.append((name, "target", target_auc, target_mae))
     print("| stage | setting | ROC-AUC | ETA P50 MAE (days) |")
     print("|---|---|---:|---:|")
     for name, setting, auc, mae in rows:

@@ -28,9 +28,9 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from cli.demo.payloads import shipment_payloads
+from cli.demo.processes import free_port, running_service
 from contract.tables import Tables
-from serving.launcher import free_port, running_service
-from serving.payloads import shipment_payloads
 
 MODEL_URI = "models:/stallguard@champion"
 

@@ -1,8 +1,7 @@
-"""The `stallguard` command: training's commands plus serving's (bento, notify, serve-demo)."""
+"""Serving commands: pack a Bento, deliver alerts, run the demo against the real service."""
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import threading
@@ -11,12 +10,14 @@ from typing import Annotated
 
 import typer
 
-from training.cli import app, console, fail
+from cli.render import console, fail
+from cli.settings import load_settings, redact
 
-__all__ = ["app"]
+app = typer.Typer()
+PANEL = "Serve"
 
 
-@app.command("bento")
+@app.command("bento", rich_help_panel=PANEL)
 def bento_command(
     model: Annotated[str, typer.Option(help="Model to pack (MLflow URI or bundle folder).")] = (
         "models:/stallguard@champion"
@@ -27,13 +28,14 @@ def bento_command(
     bentofile: Annotated[Path, typer.Option(help="Build file.")] = Path("bentofile.yaml"),
 ) -> None:
     """Build a Bento that carries MODEL, for deployment without the registry (no network)."""
+    settings = load_settings()
+    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
     from serving.bento import build_bento
     from serving.model_source import ModelNotFound
 
-    os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
     try:
         with console.status(f"packing {model}"):
-            bento_tag, model_tag = build_bento(model, bentofile, context_dir)
+            bento_tag, model_tag = build_bento(model, bentofile, settings.tracking(), context_dir)
     except (ModelNotFound, FileNotFoundError) as err:
         fail(err)
     console.print(f"[green]Built[/] Bento {bento_tag} with model {model_tag}")
@@ -41,34 +43,75 @@ def bento_command(
     console.print(f"  image:    bentoml containerize {bento_tag}")
 
 
-@app.command("notify")
+@app.command("notify", rich_help_panel=PANEL)
 def notify_command(
-    webhook: Annotated[str, typer.Option(help="URL that receives the alerts (POST JSON).")],
-    outbox: Annotated[str, typer.Option(help="SQLAlchemy URL of the outbox.")] = (
-        "sqlite:///data/outbox.db"
-    ),
+    webhook: Annotated[
+        str | None,
+        typer.Option(help="URL that receives the alerts (default: STALLGUARD_WEBHOOK_URL)."),
+    ] = None,
+    outbox: Annotated[
+        str | None,
+        typer.Option(help="SQLAlchemy URL of the outbox (default: STALLGUARD_OUTBOX_URL)."),
+    ] = None,
     once: Annotated[bool, typer.Option(help="Deliver what is due once, then exit.")] = False,
 ) -> None:
-    """Deliver pending alerts from the outbox to WEBHOOK until stopped (Ctrl-C / SIGTERM)."""
-    from serving.alerts import AlertStore
-    from serving.notify import Sender
+    """Deliver pending alerts from the outbox to the webhook until stopped (Ctrl-C / SIGTERM).
+
+    The bearer token sent to the webhook comes from STALLGUARD_WEBHOOK_TOKEN (a flag would
+    show in `ps`).
+    """
+    settings = load_settings()
+    url = webhook or settings.secret("webhook_url")
+    if not url:
+        fail("no webhook to deliver to: pass --webhook URL or set STALLGUARD_WEBHOOK_URL")
+    database = outbox or settings.secret("outbox_url") or ""
+    _require_outbox(database)
+    import logging
+
+    from serving.alerts import AlertStore, Sender
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    store = AlertStore(outbox)
-    sender = Sender(store, webhook, token=os.environ.get("STALLGUARD_WEBHOOK_TOKEN") or None)
+    store = AlertStore(database)
+    try:
+        sender = Sender.for_url(store, url, token=settings.secret("webhook_token"))
+    except ValueError as err:
+        fail(err)
+    where = f"from {redact(database)} to {redact(url)}"
     if once:
         delivered = sender.run_once()
-        console.print(f"delivered {delivered}; outbox: {store.counts()}")
+        console.print(f"delivered {delivered} {where}; outbox: {store.counts()}")
         return
     stop = threading.Event()
+    log = logging.getLogger("stallguard.notify")
+
+    def stopping(signum: int, _frame: object) -> None:
+        log.info("%s: stopping after the delivery in flight", signal.Signals(signum).name)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    console.print(f"delivering alerts from {outbox} to {webhook} (Ctrl-C stops)")
-    sender.run(stop)
-    console.print(f"stopped; outbox: {store.counts()}")
+        signal.signal(sig, stopping)
+    console.print(f"delivering alerts {where} (Ctrl-C stops)")
+    with sender:
+        sender.run(stop)
+    counts = store.counts()
+    console.print(
+        f"stopped; outbox pending={counts['pending']} delivered={counts['delivered']} "
+        f"dead={counts['dead']}"
+    )
 
 
-@app.command("serve-demo")
+def _require_outbox(url: str) -> None:
+    """A SQLite outbox that does not exist is a wrong path, not an empty queue."""
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.exists():
+            fail(
+                f"no outbox at {path}: nothing has queued alerts there (check "
+                "STALLGUARD_OUTBOX_URL or --outbox, the service's outbox)"
+            )
+
+
+@app.command("serve-demo", rich_help_panel=PANEL)
 def serve_demo_command(
     data: Annotated[Path, typer.Option(help="Tables directory to pick parcels from.")] = Path(
         "data/simulated"
@@ -77,7 +120,8 @@ def serve_demo_command(
     port: Annotated[int, typer.Option(help="Port for the service (0: a free one).")] = 0,
 ) -> None:
     """Start the service on the champion, ask it about parcels in flight, show the alerts."""
-    from serving.demo import run_demo
+    load_settings()
+    from cli.demo.run import run_demo
 
     try:
         run_demo(data, parcels, port, console)

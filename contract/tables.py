@@ -137,7 +137,7 @@ def _cast(values: pd.Series, column: Column) -> pd.Series:
 
 @dataclass(frozen=True)
 class Tables:
-    """The canonical tables of DESIGN.md section 3, one attribute each.
+    """The canonical tables (docs/architecture.md, "The data contract"), one attribute each.
 
     A directory of Parquet files (`<table>.parquet`) and a `locale.json` persists it. Tables a
     source cannot provide (e.g. weather forecasts for real data) are empty frames with the

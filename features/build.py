@@ -28,7 +28,7 @@ def build_features(
     Args:
         tables: Canonical tables holding at least the snapshots' shipments and their scans.
         snapshots: Columns `shipment_id` and `as_of` (UTC). Features for a snapshot use only
-            what was known at its `as_of` (DESIGN.md section 4).
+            what was known at its `as_of` (docs/architecture.md, "Point in time").
         context: Cross-shipment context; built from `tables` when omitted.
 
     Returns:

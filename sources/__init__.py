@@ -1,25 +1,35 @@
 """Data sources: adapters from data of their own shape to the canonical tables.
 
-Register a source here and `stallguard train --source NAME` (and every command that reads
-data) can use it; docs/architecture.md shows how to add one.
+A source is registered here by name and `module:Class`; `stallguard train --source NAME`
+(and every command that reads data) can then use it. Sources load on first use, so naming
+them (in the CLI's help) imports nothing heavy. docs/architecture.md shows how to add one.
 """
 
+from __future__ import annotations
+
+import importlib
+from functools import cache
+
 from sources.base import Source, SourceData, TrainingDefaults
-from sources.olist import OlistSource
-from sources.synthetic.source import SyntheticSource
 
-SOURCES: dict[str, Source] = {source.name: source for source in (SyntheticSource(), OlistSource())}
+REGISTERED: dict[str, str] = {
+    "synthetic": "sources.synthetic.source:SyntheticSource",
+    "olist": "sources.olist:OlistSource",
+}
 
 
+@cache
 def get_source(name: str) -> Source:
     """The registered source called `name`.
 
     Raises:
         ValueError: No such source (the message lists the registered ones).
     """
-    if name not in SOURCES:
-        raise ValueError(f"unknown source {name!r}; choose one of {', '.join(SOURCES)}")
-    return SOURCES[name]
+    if name not in REGISTERED:
+        raise ValueError(f"unknown source {name!r}; choose one of {', '.join(REGISTERED)}")
+    module, attribute = REGISTERED[name].split(":")
+    source: Source = getattr(importlib.import_module(module), attribute)()
+    return source
 
 
-__all__ = ["SOURCES", "Source", "SourceData", "TrainingDefaults", "get_source"]
+__all__ = ["REGISTERED", "Source", "SourceData", "TrainingDefaults", "get_source"]

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import pandas as pd
+if TYPE_CHECKING:  # only for annotations: naming a source must not load pandas
+    import pandas as pd
 
-from contract.tables import Tables
+    from contract.tables import Tables
 
 Progress = Callable[[str], None]
 

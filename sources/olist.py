@@ -1,7 +1,7 @@
 """Olist (Brazilian e-commerce, public Kaggle release) -> canonical tables.
 
 Reads a directory with the public file names (the full release or a partial copy) and maps
-it to the data contract (DESIGN.md section 3):
+it to the data contract (contract/schema.py):
 
 - shipment = order; `created_at` = purchase; `promised_at` = the end of
   `order_estimated_delivery_date` in Brazil's local time (America/Sao_Paulo), in UTC;

@@ -1,20 +1,16 @@
-"""Start `bentoml serve` as a child process, and a local webhook receiver (demo, tests, bench)."""
+"""Start `bentoml serve` as a child process and wait until it is ready (demo, tests, bench)."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -96,61 +92,3 @@ def _tail(log_file: Path | None, lines: int = 25) -> str:
         return ""
     text = log_file.read_text(errors="replace").splitlines()[-lines:]
     return ":\n" + "\n".join(text)
-
-
-class WebhookReceiver:
-    """A local HTTP endpoint that records the JSON it receives (answers 200, or 503 at first).
-
-    Attributes:
-        received: Bodies in arrival order, with the Idempotency-Key header under `_key`.
-        fail_first: Answer 503 to this many requests before accepting any.
-    """
-
-    def __init__(self, fail_first: int = 0) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.fail_first = fail_first
-        self.requests = 0
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                with receiver._lock:
-                    receiver.requests += 1
-                    failing = receiver.requests <= receiver.fail_first
-                    if not failing:
-                        record = json.loads(body)
-                        record["_key"] = self.headers.get("idempotency-key")
-                        receiver.received.append(record)
-                self.send_response(503 if failing else 200)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # quiet: the demo prints what it received
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        """Where to POST."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}/alerts"
-
-    def __enter__(self) -> WebhookReceiver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def wait_for(self, count: int, timeout: float) -> bool:
-        """Wait until `count` distinct keys arrived; False on timeout."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if len({r["_key"] for r in self.received}) >= count:
-                    return True
-            time.sleep(0.1)
-        return False

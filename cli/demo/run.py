@@ -11,9 +11,10 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from cli.demo.payloads import shipment_payloads
+from cli.demo.processes import running_service
+from cli.demo.receiver import WebhookReceiver
 from contract.tables import Tables
-from serving.launcher import WebhookReceiver, running_service
-from serving.payloads import shipment_payloads
 
 CANDIDATES = 300  # parcels sent in one /predict batch; the most at risk are shown
 SEOUL = "Asia/Seoul"

@@ -9,11 +9,12 @@ Everything is vectorised: loops run over regions or defect kinds, never over par
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
 from contract.reference.korea import districts, road_names
+from sources.synthetic.config import APARTMENT_SHARE, OFFICE_SHARE, AddressDefectRates
 
 DEFECT_KINDS = (
     "NONE",
@@ -28,40 +29,6 @@ DEFECT_KINDS = (
 _NUMBERS = np.array([str(i) for i in range(10_000)], dtype=object)
 _PADDED4 = np.array([f"{i:04d}" for i in range(10_000)], dtype=object)
 _POSTCODES = np.array([f"{i:05d}" for i in range(100_000)], dtype=object)
-
-# Share of addresses by building type; only apartments have a 동/호 unit that can go missing.
-APARTMENT_SHARE, OFFICE_SHARE = 0.55, 0.2
-
-
-@dataclass(frozen=True)
-class AddressDefectRates:
-    """Share of all parcels with each defect (at most one per parcel).
-
-    Korean carriers attribute a few percent of failed first attempts to address and contact
-    problems; these defaults give about 6% of parcels some defect, most of them harmless.
-
-    Attributes:
-        missing_unit: Apartment address without its 동/호 (the courier cannot find the door).
-        postcode_mismatch: Postcode of another district (sorted to the wrong route).
-        old_style: Old lot-number (지번) address instead of the road-name address.
-        typo: A misspelt road name that matches no known road.
-        phone_missing: No recipient phone: the courier cannot call ahead.
-        phone_invalid: A malformed phone number.
-    """
-
-    missing_unit: float = 0.02
-    postcode_mismatch: float = 0.01
-    old_style: float = 0.012
-    typo: float = 0.01
-    phone_missing: float = 0.006
-    phone_invalid: float = 0.006
-
-    def __post_init__(self) -> None:
-        total = sum(getattr(self, f.name) for f in fields(self))
-        if any(getattr(self, f.name) < 0 for f in fields(self)) or total > 1:
-            raise ValueError(f"defect rates must be >= 0 and sum to at most 1, got {self}")
-        if self.missing_unit > APARTMENT_SHARE:
-            raise ValueError(f"missing_unit cannot exceed the apartment share {APARTMENT_SHARE}")
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,42 @@ calibration targets in `tests/data/test_calibration.py` hold (docs/simulator.md 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from sources.synthetic.addresses import AddressDefectRates
+# Share of addresses by building type; only apartments have a 동/호 unit that can go missing.
+APARTMENT_SHARE, OFFICE_SHARE = 0.55, 0.2
+
+
+@dataclass(frozen=True)
+class AddressDefectRates:
+    """Share of all parcels with each defect (at most one per parcel).
+
+    Korean carriers attribute a few percent of failed first attempts to address and contact
+    problems; these defaults give about 6% of parcels some defect, most of them harmless.
+
+    Attributes:
+        missing_unit: Apartment address without its 동/호 (the courier cannot find the door).
+        postcode_mismatch: Postcode of another district (sorted to the wrong route).
+        old_style: Old lot-number (지번) address instead of the road-name address.
+        typo: A misspelt road name that matches no known road.
+        phone_missing: No recipient phone: the courier cannot call ahead.
+        phone_invalid: A malformed phone number.
+    """
+
+    missing_unit: float = 0.02
+    postcode_mismatch: float = 0.01
+    old_style: float = 0.012
+    typo: float = 0.01
+    phone_missing: float = 0.006
+    phone_invalid: float = 0.006
+
+    def __post_init__(self) -> None:
+        total = sum(getattr(self, f.name) for f in fields(self))
+        if any(getattr(self, f.name) < 0 for f in fields(self)) or total > 1:
+            raise ValueError(f"defect rates must be >= 0 and sum to at most 1, got {self}")
+        if self.missing_unit > APARTMENT_SHARE:
+            raise ValueError(f"missing_unit cannot exceed the apartment share {APARTMENT_SHARE}")
 
 
 @dataclass(frozen=True)
@@ -21,10 +53,8 @@ class DemandConfig:
         weekday_factors: Order volume Monday..Sunday relative to an average day; Korean
             e-commerce peaks on Monday (weekend orders) and is quiet at the weekend.
         pre_holiday_peak: Volume multiplier in the `pre_holiday_days` before Seollal and
-            Chuseok (gift season: carriers report roughly double volume). 1.6 held the peak
-            ratio of issue 2 (peak season >= 2x as late as off-peak) on a 6-month world, but
-            not once the world has a winter, whose snow makes off-peak days late too (1.84-2.07
-            across four seeds of the 13-month default world; 2.12-2.44 at 1.8).
+            Chuseok (gift season: carriers report roughly double volume; docs/simulator.md
+            has how the value was chosen).
         pre_holiday_days: Length of the pre-holiday gift rush.
         family_holiday_demand: Volume multiplier on Seollal and Chuseok themselves (people
             travel home and shop less).

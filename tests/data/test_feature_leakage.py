@@ -1,4 +1,4 @@
-"""Point-in-time rule: changing anything after as_of never changes a feature (DESIGN.md s.4)."""
+"""Point-in-time rule: changing anything after as_of never changes a feature (docs/features.md)."""
 
 import datetime as dt
 import subprocess

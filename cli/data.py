@@ -1,0 +1,122 @@
+"""Data commands: simulate a world, build the serving context."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from cli.options import AsOfOption
+from cli.render import console, fail, print_table, progress, warn
+from sources.synthetic.config import SimulationConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+app = typer.Typer()
+PANEL = "Data"
+DEFAULT_START = dt.datetime.combine(SimulationConfig.start, dt.time())
+
+
+@app.command("simulate", rich_help_panel=PANEL)
+def simulate_command(
+    out: Annotated[Path, typer.Option(help="Directory to write the Tables (Parquet) into.")] = Path(
+        "data/simulated"
+    ),
+    # Defaults: the default world, as SimulationConfig defines it.
+    shipments: Annotated[
+        int, typer.Option(min=1, help="Parcels to create.")
+    ] = SimulationConfig.shipments,
+    start: Annotated[
+        dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="First local day (YYYY-MM-DD).")
+    ] = DEFAULT_START,
+    days: Annotated[
+        int, typer.Option(min=7, help="Length of the world in days.")
+    ] = SimulationConfig.days,
+    seed: Annotated[
+        int, typer.Option(help="Random seed; the same seed gives the same world.")
+    ] = SimulationConfig.seed,
+    weather_csv: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Real daily weather (shared/data/weather_kr/kr_cities_daily_2016_2025.csv) "
+            "instead of the built-in generator.",
+        ),
+    ] = None,
+) -> None:
+    """Simulate a Korean parcel network and write its canonical tables to OUT."""
+    from sources.synthetic.summary import summarize
+    from sources.synthetic.world import STAGES, simulate
+
+    config = SimulationConfig(
+        shipments=shipments, start=start.date(), days=days, seed=seed, weather_csv=weather_csv
+    )
+    with progress() as bar:
+        task = bar.add_task("simulating", total=len(STAGES))
+
+        def advance(stage: str) -> None:
+            bar.update(task, advance=1, description=f"simulated {stage}")
+
+        try:
+            world = simulate(config, progress=advance)
+        except ValueError as err:
+            bar.stop()
+            fail(err)
+        bar.update(task, description=f"writing {out}")
+        world.write(out)
+    summary = summarize(world)
+    print_table("World", summary.overview)
+    print_table("Late rate by hidden cause", summary.by_cause)
+    print_table("Late rate by destination region", summary.by_region)
+    print_table("Late rate by week of creation", summary.by_week)
+    console.print(f"[green]Wrote[/] {out}/  (hidden causes: {out}/hidden/, never read by features)")
+
+
+@app.command("context", rich_help_panel=PANEL)
+def context_command(
+    data: Annotated[
+        Path, typer.Option(help="Tables directory (from simulate or a source).")
+    ] = Path("data/simulated"),
+    out: Annotated[Path, typer.Option(help="Directory to write the context into.")] = Path(
+        "data/context"
+    ),
+    as_of: AsOfOption = None,
+) -> None:
+    """Refresh the cross-shipment context (hub load, histories, weather) serving reads."""
+    import pandas as pd
+
+    from contract.tables import Tables
+    from features.context import build_context
+
+    try:
+        tables = Tables.read(data)
+    except FileNotFoundError as err:
+        fail(err)
+    latest = tables.scan_events["event_time"].max()
+    when = pd.Timestamp(as_of) if as_of is not None else latest
+    if pd.isna(when):
+        fail(f"{data} has no scan events; pass --as-of")
+    check_period(when, tables.shipments["created_at"].min(), latest, "DATA")
+    with console.status(f"building context as of {when:%Y-%m-%d %H:%M} UTC"):
+        context = build_context(tables, as_of=when)
+        context.write(out)
+    console.print(f"[green]Wrote[/] context as of {when.isoformat()} to {out}/")
+
+
+def check_period(when: pd.Timestamp, first: pd.Timestamp, last: pd.Timestamp, what: str) -> None:
+    """Warn when `when` falls outside the data's period: the answers would mean little."""
+    import pandas as pd
+
+    if pd.isna(first) or pd.isna(last):
+        return
+    if when < first:
+        warn(f"{when:%Y-%m-%d %H:%M} UTC is before {what} begins ({first:%Y-%m-%d %H:%M})")
+    elif when > last + pd.Timedelta(days=1):
+        warn(
+            f"{when:%Y-%m-%d %H:%M} UTC is after {what} ends ({last:%Y-%m-%d %H:%M}): nothing "
+            "later is known, so every parcel in flight looks stalled and past its promise"
+        )
