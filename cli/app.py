@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from cli import data, model, serve
+from cli import data, model, outbox, serve
 
 app = typer.Typer(
     help="Stallguard: predict which parcels will miss their promise, and why.",
@@ -24,3 +24,4 @@ def main() -> None:
 
 for group in (data.app, model.app, serve.app):
     app.add_typer(group)
+app.add_typer(outbox.app, name="outbox", rich_help_panel=serve.PANEL)

@@ -54,6 +54,20 @@ def notify_command(
         typer.Option(help="SQLAlchemy URL of the outbox (default: STALLGUARD_OUTBOX_URL)."),
     ] = None,
     once: Annotated[bool, typer.Option(help="Deliver what is due once, then exit.")] = False,
+    batch: Annotated[
+        int, typer.Option(min=1, max=1000, help="Alerts claimed and recorded together.")
+    ] = 50,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=64, help="Most deliveries in flight at once.")
+    ] = 8,
+    lease: Annotated[
+        float | None,
+        typer.Option(
+            min=1,
+            help="Seconds a claimed batch stays reserved (default: twice the slowest batch "
+            "the 5 s timeout allows). A sender that dies holds its batch this long.",
+        ),
+    ] = None,
 ) -> None:
     """Deliver pending alerts from the outbox to the webhook until stopped (Ctrl-C / SIGTERM).
 
@@ -65,7 +79,7 @@ def notify_command(
     if not url:
         fail("no webhook to deliver to: pass --webhook URL or set STALLGUARD_WEBHOOK_URL")
     database = outbox or settings.secret("outbox_url") or ""
-    _require_outbox(database)
+    require_outbox(database)
     import logging
 
     from serving.alerts import AlertStore, Sender
@@ -73,7 +87,14 @@ def notify_command(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     store = AlertStore(database)
     try:
-        sender = Sender.for_url(store, url, token=settings.secret("webhook_token"))
+        sender = Sender.for_url(
+            store,
+            url,
+            token=settings.secret("webhook_token"),
+            batch=batch,
+            concurrency=concurrency,
+            lease=lease,
+        )
     except ValueError as err:
         fail(err)
     where = f"from {redact(database)} to {redact(url)}"
@@ -94,13 +115,10 @@ def notify_command(
     with sender:
         sender.run(stop)
     counts = store.counts()
-    console.print(
-        f"stopped; outbox pending={counts['pending']} delivered={counts['delivered']} "
-        f"dead={counts['dead']}"
-    )
+    console.print("stopped; outbox " + " ".join(f"{k}={v}" for k, v in counts.items()))
 
 
-def _require_outbox(url: str) -> None:
+def require_outbox(url: str) -> None:
     """A SQLite outbox that does not exist is a wrong path, not an empty queue."""
     if url.startswith("sqlite:///") and ":memory:" not in url:
         path = Path(url.removeprefix("sqlite:///"))

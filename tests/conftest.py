@@ -103,3 +103,37 @@ def registered(trained, small_data, fast_config, tracking):
     from training.tracking import log_training
 
     return log_training(trained, small_data, fast_config, tracking)
+
+
+# --- PostgreSQL: a throwaway server per test session (tests/support/postgres.py) ------------
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """URL of a PostgreSQL server's admin database; skips when none can be started."""
+    from support.postgres import postgres_server
+
+    with postgres_server() as url:
+        if url is None:
+            pytest.skip(
+                "no PostgreSQL: install it (apt-get install postgresql; .ci/run does) or set "
+                "STALLGUARD_TEST_POSTGRES_URL"
+            )
+        yield url
+
+
+@pytest.fixture()
+def postgres_db(postgres_url):
+    """URL of a fresh, empty database on that server (dropped afterwards)."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    yield postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.dispose()

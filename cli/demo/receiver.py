@@ -74,6 +74,7 @@ class WebhookReceiver:
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True
+            request_queue_size = 128  # concurrent senders connect at once
 
             def handle_error(self, request: Any, client_address: Any) -> None:
                 pass  # a killed sender leaves broken pipes behind; expected

@@ -12,13 +12,24 @@ from serving.alerts.policy import (
 )
 from serving.alerts.registry import CHANNELS, channel_for
 from serving.alerts.sender import Sender, shipment_hash
-from serving.alerts.store import DEAD, DELIVERED, PENDING, AlertStore, OutboxRow
+from serving.alerts.store import (
+    DEAD,
+    DELIVERED,
+    PARKED,
+    PENDING,
+    STATUSES,
+    AlertStore,
+    OutboxRow,
+    Outcome,
+)
 
 __all__ = [
     "CHANNELS",
     "DEAD",
     "DELIVERED",
+    "PARKED",
     "PENDING",
+    "STATUSES",
     "Alert",
     "AlertKind",
     "AlertPolicy",
@@ -26,6 +37,7 @@ __all__ = [
     "Channel",
     "Delivery",
     "OutboxRow",
+    "Outcome",
     "Renderer",
     "Scored",
     "Sender",

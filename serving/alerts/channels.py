@@ -26,18 +26,21 @@ class Delivery:
         status: The receiver's status code, when it answered.
         error: What went wrong, in words safe to log (no URLs, no payloads).
         retry_after: Seconds the receiver asked to wait before the next attempt.
+        retryable: Whether sending it again could succeed (False parks the row for review).
     """
 
     ok: bool
     status: int | None = None
     error: str | None = None
     retry_after: float | None = None
+    retryable: bool = True
 
 
 class Channel(Protocol):
     """Something an alert can be sent through."""
 
     name: str
+    timeout: float
 
     def send(self, row: OutboxRow) -> Delivery:
         """Send one outbox row (its payload, exactly as enqueued)."""
@@ -63,6 +66,7 @@ class WebhookChannel:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout!r}")
         self.url = url
+        self.timeout = timeout
         headers = {"content-type": "application/json; charset=utf-8"}
         if token:
             headers["authorization"] = f"Bearer {token}"

@@ -10,6 +10,7 @@ stores them (serving/alerts/store.py) never keeps or sends one twice.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -172,15 +173,25 @@ def utc(ts: dt.datetime) -> pd.Timestamp:
     return out.tz_convert("UTC")
 
 
+def alert_key(kind: AlertKind, *parts: str) -> str:
+    """An idempotency key: the kind and a digest of what identifies the alert.
+
+    Derived, not the raw shipment id: whatever the id holds, the key is short ASCII that fits
+    an HTTP header and a log line (`LATE-` + 32 hex digits).
+    """
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
+    return f"{kind}-{digest}"
+
+
 def late_key(shipment_id: str, promised_at: pd.Timestamp) -> str:
     """Idempotency key of the LATE alert of a promise."""
-    return f"{shipment_id}:{utc(promised_at).isoformat()}:{AlertKind.LATE}"
+    return alert_key(AlertKind.LATE, shipment_id, utc(promised_at).isoformat())
 
 
 def eta_changed_key(shipment_id: str, promised_at: pd.Timestamp, eta_p50: pd.Timestamp) -> str:
     """Idempotency key of an ETA_CHANGED alert (new P50 floored to the hour)."""
     hour = utc(eta_p50).floor("h").isoformat()
-    return f"{shipment_id}:{utc(promised_at).isoformat()}:{AlertKind.ETA_CHANGED}:{hour}"
+    return alert_key(AlertKind.ETA_CHANGED, shipment_id, utc(promised_at).isoformat(), hour)
 
 
 def possible_keys(batch: Sequence[Scored]) -> set[str]:

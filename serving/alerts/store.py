@@ -42,9 +42,10 @@ from serving.alerts.policy import (
     possible_keys,
     utc,
 )
+from serving.alerts.schema import alert_state, outbox, upgrade
 
-PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
-STATUSES = (PENDING, DELIVERED, DEAD)
+PENDING, DELIVERED, PARKED, DEAD = "pending", "delivered", "parked", "dead"
+STATUSES = (PENDING, DELIVERED, PARKED, DEAD)
 DEFAULT_URL = "sqlite:///data/outbox.db"
 # Milliseconds a SQLite connection waits for another process's write lock before failing.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -66,8 +67,10 @@ class OutboxRow:
         attempts: Delivery attempts made so far.
         next_attempt_at: Not to be sent before this.
         delivered_at: When a 2xx acknowledged it, or None.
-        status: "pending", "delivered" or "dead".
+        status: "pending", "delivered", "parked" (the receiver refused it: for review) or
+            "dead" (retried until the horizon).
         last_error: What the last failed attempt ended with, or None.
+        queued_at: When it (re-)entered the queue; the retry horizon counts from here.
     """
 
     key: str
@@ -80,36 +83,26 @@ class OutboxRow:
     delivered_at: dt.datetime | None
     status: str
     last_error: str | None
+    queued_at: dt.datetime
 
 
-metadata = sa.MetaData()
+@dataclass(frozen=True)
+class Outcome:
+    """What one delivery attempt of a claimed row came to.
 
-alert_state = sa.Table(
-    "alert_state",
-    metadata,
-    sa.Column("shipment_id", sa.String(128), primary_key=True),
-    sa.Column("promised_at", sa.DateTime(), primary_key=True),
-    sa.Column("active", sa.Boolean(), nullable=False),
-    # P50 ETA of the last alert sent for this promise; NULL: no alert sent yet.
-    sa.Column("last_alert_p50", sa.DateTime(), nullable=True),
-    sa.Column("updated_at", sa.DateTime(), nullable=False),
-)
+    Attributes:
+        key: The row.
+        status: Its status after the attempt (pending again to retry, delivered, parked, dead).
+        at: When the attempt ended.
+        error: What went wrong (safe to log), None when delivered.
+        next_attempt_at: When to retry (pending only).
+    """
 
-outbox = sa.Table(
-    "outbox",
-    metadata,
-    sa.Column("key", sa.String(255), primary_key=True),
-    sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("shipment_id", sa.String(128), nullable=False),
-    sa.Column("payload", sa.Text(), nullable=False),
-    sa.Column("created_at", sa.DateTime(), nullable=False),
-    sa.Column("attempts", sa.Integer(), nullable=False, default=0),
-    sa.Column("next_attempt_at", sa.DateTime(), nullable=False),
-    sa.Column("delivered_at", sa.DateTime(), nullable=True),
-    sa.Column("status", sa.String(16), nullable=False, default=PENDING),
-    sa.Column("last_error", sa.Text(), nullable=True),
-    sa.Index("ix_outbox_due", "status", "next_attempt_at"),
-)
+    key: str
+    status: str
+    at: dt.datetime
+    error: str | None = None
+    next_attempt_at: dt.datetime | None = None
 
 
 def _db_time(ts: dt.datetime) -> dt.datetime:
@@ -128,8 +121,8 @@ def _now() -> dt.datetime:
 class AlertStore:
     """Alert state and outbox in a SQL database (any SQLAlchemy URL; SQLite by default).
 
-    Tables are created on first use (and the folder of a SQLite file), not at construction, so
-    building a store never touches the disk.
+    The tables are created or migrated on first use (and the folder of a SQLite file), not at
+    construction, so building a store never touches the disk.
 
     Args:
         url: SQLAlchemy URL, e.g. "sqlite:///data/outbox.db" or "postgresql+psycopg://...".
@@ -148,7 +141,7 @@ class AlertStore:
         with self._lock:
             if self._engine is None:
                 self._engine = self._create_engine()
-                metadata.create_all(self._engine)
+                upgrade(self._engine)
             return self._engine
 
     def _create_engine(self) -> Engine:
@@ -261,6 +254,7 @@ class AlertStore:
                     "delivered_at": None,
                     "status": PENDING,
                     "last_error": None,
+                    "queued_at": when,
                 }
                 for a in alerts
             ],
@@ -359,46 +353,118 @@ class AlertStore:
             row = conn.execute(sa.select(outbox).where(outbox.c.key == key)).first()
         return None if row is None else _row(row)
 
-    def rows(self, status: str | None = None) -> list[OutboxRow]:
-        """All outbox rows (of one status), by creation then key; for inspection and tests."""
-        query = sa.select(outbox).order_by(outbox.c.created_at, outbox.c.key)
+    def rows(self, status: str | None = None, limit: int | None = None) -> list[OutboxRow]:
+        """Outbox rows (of one status), by creation then key; for inspection and tests."""
+        query = sa.select(outbox).order_by(outbox.c.created_at, outbox.c.key).limit(limit)
         if status is not None:
             query = query.where(outbox.c.status == status)
         with self._transaction() as conn:
             return [_row(r) for r in conn.execute(query)]
 
-    def mark_delivered(self, key: str, at: dt.datetime) -> None:
-        """Record that a 2xx acknowledged `key` (committed before returning)."""
-        with self._transaction() as conn:
-            conn.execute(
-                outbox.update()
-                .where(outbox.c.key == key)
-                .values(
-                    status=DELIVERED,
-                    delivered_at=_db_time(at),
-                    attempts=outbox.c.attempts + 1,
-                    last_error=None,
-                )
-            )
+    def claim(self, owner: str, now: dt.datetime, limit: int, lease_s: float) -> list[OutboxRow]:
+        """Lease up to `limit` due rows to `owner` for `lease_s` seconds; return them.
 
-    def mark_failed(
-        self, key: str, error: str, next_attempt_at: dt.datetime, dead: bool = False
-    ) -> None:
-        """Record a failed attempt: retry from `next_attempt_at`, or give up (`dead`).
-
-        Dead rows are kept (and counted by `counts`) for ops to inspect or re-queue.
+        Rows another sender holds (an unexpired lease) are skipped, so any number of senders
+        share one outbox and each row goes to one of them. On PostgreSQL the rows are locked
+        with `FOR UPDATE SKIP LOCKED`; SQLite serialises the whole claim (BEGIN IMMEDIATE). A
+        sender that dies leaves its rows leased until `lease_s` runs out; then anyone may
+        claim them again.
         """
+        when = _db_time(now)
+        until = _db_time(now + dt.timedelta(seconds=lease_s))
         with self._transaction() as conn:
-            conn.execute(
-                outbox.update()
-                .where(outbox.c.key == key, outbox.c.status == PENDING)
-                .values(
-                    status=DEAD if dead else PENDING,
-                    attempts=outbox.c.attempts + 1,
-                    next_attempt_at=_db_time(next_attempt_at),
-                    last_error=error[:500],
+            rows = conn.execute(
+                sa.select(outbox)
+                .where(
+                    outbox.c.status == PENDING,
+                    outbox.c.next_attempt_at <= when,
+                    sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until <= when),
+                )
+                .order_by(outbox.c.next_attempt_at, outbox.c.created_at, outbox.c.key)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).all()
+            keys = [r.key for r in rows]
+            if keys:
+                conn.execute(
+                    outbox.update()
+                    .where(outbox.c.key.in_(keys))
+                    .values(lease_owner=owner, lease_until=until)
+                )
+        return [_row(r) for r in rows]
+
+    def record(self, owner: str, outcomes: Sequence[Outcome]) -> None:
+        """Record a batch of attempts in one transaction, and release their leases.
+
+        A delivery is recorded whoever holds the row now (it was acknowledged); a failure
+        only while `owner` still holds it, so a sender whose lease ran out cannot undo what
+        the next holder did.
+        """
+        if not outcomes:
+            return
+        with self._transaction() as conn:
+            for o in outcomes:
+                update = outbox.update().where(outbox.c.key == o.key)
+                if o.status == DELIVERED:
+                    update = update.where(outbox.c.status != DELIVERED).values(
+                        status=DELIVERED, delivered_at=_db_time(o.at), last_error=None
+                    )
+                else:
+                    due = o.next_attempt_at if o.next_attempt_at is not None else o.at
+                    update = update.where(
+                        outbox.c.status == PENDING, outbox.c.lease_owner == owner
+                    ).values(
+                        status=o.status,
+                        next_attempt_at=_db_time(due),
+                        last_error=(o.error or "failed")[:500],
+                    )
+                conn.execute(
+                    update.values(
+                        attempts=outbox.c.attempts + 1, lease_owner=None, lease_until=None
+                    )
+                )
+
+    def requeue(self, now: dt.datetime, status: str | None = None, keys: Sequence[str] = ()) -> int:
+        """Put parked or dead rows (all, one status, or these keys) back in the queue, due now.
+
+        Their retry horizon starts again at `now`; attempts so far stay counted.
+
+        Returns:
+            How many rows were re-queued.
+        """
+        held = (status,) if status is not None else (PARKED, DEAD)
+        if any(h not in (PARKED, DEAD) for h in held):
+            raise ValueError(f"only parked or dead rows can be re-queued, not {status!r}")
+        when = _db_time(now)
+        query = outbox.update().where(outbox.c.status.in_(held))
+        if keys:
+            query = query.where(outbox.c.key.in_(list(keys)))
+        with self._transaction() as conn:
+            done = conn.execute(
+                query.values(
+                    status=PENDING,
+                    next_attempt_at=when,
+                    queued_at=when,
+                    lease_owner=None,
+                    lease_until=None,
                 )
             )
+        return int(done.rowcount)
+
+    def purge(self, status: str, before: dt.datetime) -> int:
+        """Delete rows of `status` (delivered, parked or dead) last touched before `before`.
+
+        Returns:
+            How many rows were deleted.
+        """
+        if status not in (DELIVERED, PARKED, DEAD):
+            raise ValueError(f"only delivered, parked or dead rows can be purged, not {status!r}")
+        touched = sa.func.coalesce(outbox.c.delivered_at, outbox.c.next_attempt_at)
+        with self._transaction() as conn:
+            done = conn.execute(
+                outbox.delete().where(outbox.c.status == status, touched < _db_time(before))
+            )
+        return int(done.rowcount)
 
     def counts(self) -> dict[str, int]:
         """Number of outbox rows by status (every status present, zeros included)."""
@@ -441,6 +507,7 @@ def _row(r: Any) -> OutboxRow:
         delivered_at=_aware(r.delivered_at),
         status=r.status,
         last_error=r.last_error,
+        queued_at=_aware(r.queued_at) or created,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -93,7 +94,8 @@ def test_eta_changed_only_beyond_the_move_threshold(store: AlertStore) -> None:
     moved = P50 + pd.Timedelta(hours=13, minutes=30)
     alerts = store.decide([scored(0.8, moved)], POLICY, NOW, BOOK)
     assert kinds(alerts) == ["ETA_CHANGED"]
-    assert alerts[0].key == f"SHP-1:{PROMISED.isoformat()}:ETA_CHANGED:2025-12-14T19:00:00+00:00"
+    hour = pd.Timestamp("2025-12-14T19:00:00Z")
+    assert alerts[0].key == eta_changed_key("SHP-1", PROMISED, hour)
     # The next move counts from the ETA last sent (moved), not from the first one.
     assert store.decide([scored(0.8, moved + pd.Timedelta(hours=11))], POLICY, NOW, BOOK) == []
     earlier = moved - pd.Timedelta(hours=13)
@@ -116,7 +118,7 @@ def test_reposting_the_same_batch_gives_nothing_new(store: AlertStore) -> None:
     first = store.decide(batch, POLICY, NOW, BOOK)
     assert [a.shipment_id for a in first] == [f"SHP-{i}" for i in range(5)]
     assert store.decide(batch, POLICY, NOW + pd.Timedelta(minutes=5), BOOK) == []
-    assert store.counts() == {"pending": 5, "delivered": 0, "dead": 0}
+    assert store.counts() == {"pending": 5, "delivered": 0, "parked": 0, "dead": 0}
 
 
 def test_a_shipment_twice_in_one_batch_alerts_once(store: AlertStore) -> None:
@@ -131,15 +133,19 @@ def test_a_new_promise_is_a_new_key_space(store: AlertStore) -> None:
     alerts = store.decide([scored(0.9, promised_at=repromised)], POLICY, NOW, BOOK)
     assert kinds(alerts) == ["LATE"]
     assert alerts[0].key == late_key("SHP-1", repromised) != late_key("SHP-1", PROMISED)
-    assert alerts[0].key == f"SHP-1:{repromised.isoformat()}:LATE"
 
 
-def test_keys_follow_the_contract() -> None:
+def test_keys_are_stable_header_safe_digests() -> None:
     p50 = pd.Timestamp("2025-12-14T06:59:59Z")
-    assert late_key("S", PROMISED) == "S:2025-12-13T09:00:00+00:00:LATE"
-    assert eta_changed_key("S", PROMISED, p50) == (
-        "S:2025-12-13T09:00:00+00:00:ETA_CHANGED:2025-12-14T06:00:00+00:00"
-    )
+    key = late_key("S", PROMISED)
+    assert re.fullmatch(r"LATE-[0-9a-f]{32}", key)
+    assert key == late_key("S", PROMISED.tz_convert("Asia/Seoul"))  # the instant, not its zone
+    changed = eta_changed_key("S", PROMISED, p50)
+    assert re.fullmatch(r"ETA_CHANGED-[0-9a-f]{32}", changed)
+    assert changed == eta_changed_key("S", PROMISED, p50.floor("h"))  # hour buckets
+    assert changed != eta_changed_key("S", PROMISED, p50 + pd.Timedelta(hours=1))
+    for odd in ("배송-123", "a\x00b", "a\r\nX-Evil: 1", "x" * 1_000_000):
+        assert re.fullmatch(r"LATE-[0-9a-f]{32}", late_key(odd, PROMISED))
 
 
 @pytest.mark.parametrize(
@@ -206,7 +212,7 @@ def test_state_persists_across_store_instances(db: Path) -> None:
 def test_tables_and_folder_appear_on_first_use_in_wal_mode(db: Path) -> None:
     store = AlertStore(f"sqlite:///{db}")
     assert not db.parent.exists()  # constructing touches nothing
-    assert store.counts() == {"pending": 0, "delivered": 0, "dead": 0}
+    assert store.counts() == {"pending": 0, "delivered": 0, "parked": 0, "dead": 0}
     store.close()
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -215,23 +221,102 @@ def test_tables_and_folder_appear_on_first_use_in_wal_mode(db: Path) -> None:
     assert {"alert_state", "outbox"} <= tables
 
 
-def test_outbox_marks(store: AlertStore) -> None:
-    store.decide([scored(0.9, shipment_id=s) for s in ("A", "B", "C")], POLICY, NOW, BOOK)
-    due = store.pending(NOW, limit=10)
-    assert len(due) == 3
-    a, b, c = (r.key for r in due)
-    store.mark_delivered(a, NOW)
+def _outcome(key: str, status: str, at: pd.Timestamp, error: str | None = None, due=None):
+    from serving.alerts import Outcome
+
+    return Outcome(key, status, at, error, due)
+
+
+def test_outbox_claims_and_records_a_batch(store: AlertStore) -> None:
+    store.decide([scored(0.9, shipment_id=s) for s in ("A", "B", "C", "D")], POLICY, NOW, BOOK)
+    claimed = store.claim("me", NOW, limit=10, lease_s=60)
+    assert len(claimed) == 4
+    a, b, c, d = (r.key for r in claimed)
     later = NOW + pd.Timedelta(minutes=1)
-    store.mark_failed(b, "HTTP 500", later, dead=False)
-    store.mark_failed(c, "HTTP 400", later, dead=True)
-    assert [r.key for r in store.pending(NOW)] == []
-    assert [r.key for r in store.pending(later)] == [b]
-    assert store.counts() == {"pending": 1, "delivered": 1, "dead": 1}
-    row_b, row_c = store.get(b), store.get(c)
-    assert row_b is not None and row_b.attempts == 1 and row_b.last_error == "HTTP 500"
-    assert row_c is not None and row_c.status == "dead"
-    row_a = store.get(a)
-    assert row_a is not None and row_a.status == "delivered" and row_a.delivered_at == NOW
+    store.record(
+        "me",
+        [
+            _outcome(a, "delivered", NOW),
+            _outcome(b, "pending", NOW, "HTTP 500", later),
+            _outcome(c, "parked", NOW, "HTTP 404", NOW),
+            _outcome(d, "dead", NOW, "HTTP 503", NOW),
+        ],
+    )
+    assert store.counts() == {"pending": 1, "delivered": 1, "parked": 1, "dead": 1}
+    assert store.claim("me", NOW, 10, 60) == []  # b is not due yet
+    assert [r.key for r in store.claim("me", later, 10, 60)] == [b]
+    row = store.get(b)
+    assert row is not None and row.attempts == 1 and row.last_error == "HTTP 500"
+
+
+def test_a_leased_row_goes_to_one_sender_until_its_lease_runs_out(store: AlertStore) -> None:
+    store.decide([scored(0.9, shipment_id=f"S{i}") for i in range(6)], POLICY, NOW, BOOK)
+    first = {r.key for r in store.claim("one", NOW, limit=4, lease_s=30)}
+    second = {r.key for r in store.claim("two", NOW, limit=10, lease_s=120)}
+    assert len(first) == 4 and len(second) == 2 and not first & second
+    assert store.claim("three", NOW + pd.Timedelta(seconds=29), 10, 30) == []
+    # "one" died: after its lease anyone may take its rows; its late records change nothing.
+    taken = {r.key for r in store.claim("three", NOW + pd.Timedelta(seconds=31), 10, 30)}
+    assert taken == first
+    key = sorted(first)[0]
+    store.record("one", [_outcome(key, "dead", NOW, "HTTP 503", NOW)])
+    row = store.get(key)
+    assert row is not None and row.status == "pending"
+    # ...except a delivery, which stands whoever reports it (it was acknowledged).
+    store.record("one", [_outcome(key, "delivered", NOW)])
+    assert store.get(key).status == "delivered"  # type: ignore[union-attr]
+
+
+def test_parked_and_dead_rows_can_be_requeued_and_purged(store: AlertStore) -> None:
+    store.decide([scored(0.9, shipment_id=s) for s in ("A", "B", "C")], POLICY, NOW, BOOK)
+    a, b, c = (r.key for r in store.claim("me", NOW, 10, 60))
+    store.record(
+        "me",
+        [
+            _outcome(a, "parked", NOW, "HTTP 401", NOW),
+            _outcome(b, "dead", NOW, "HTTP 503", NOW),
+            _outcome(c, "delivered", NOW),
+        ],
+    )
+    later = NOW + pd.Timedelta(days=2)
+    assert store.requeue(later, "parked") == 1
+    row = store.get(a)
+    assert row is not None and row.status == "pending" and row.queued_at == later
+    assert row.attempts == 1  # attempts so far stay counted
+    assert store.requeue(later, keys=[b]) == 1
+    with pytest.raises(ValueError, match="parked or dead"):
+        store.requeue(later, "delivered")
+    assert store.purge("delivered", NOW) == 0  # not older than that
+    assert store.purge("delivered", later) == 1
+    assert store.counts() == {"pending": 2, "delivered": 0, "parked": 0, "dead": 0}
+
+
+def test_an_outbox_made_before_migrations_is_upgraded_in_place(db: Path) -> None:
+    # The first releases created these two tables with create_all and no version table.
+    db.parent.mkdir(parents=True)
+    with sqlite3.connect(db) as conn:
+        conn.executescript(
+            """
+            CREATE TABLE alert_state (shipment_id VARCHAR(128), promised_at DATETIME,
+                active BOOLEAN NOT NULL, last_alert_p50 DATETIME, updated_at DATETIME NOT NULL,
+                PRIMARY KEY (shipment_id, promised_at));
+            CREATE TABLE outbox (key VARCHAR(255) PRIMARY KEY, kind VARCHAR(32) NOT NULL,
+                shipment_id VARCHAR(128) NOT NULL, payload TEXT NOT NULL,
+                created_at DATETIME NOT NULL, attempts INTEGER NOT NULL,
+                next_attempt_at DATETIME NOT NULL, delivered_at DATETIME, status VARCHAR(16)
+                NOT NULL, last_error TEXT);
+            INSERT INTO outbox VALUES ('old-key', 'LATE', 'S1', '{}', '2025-12-01 00:00:00',
+                2, '2025-12-01 00:05:00', NULL, 'pending', 'HTTP 503');
+            """
+        )
+    conn.close()
+    with AlertStore(f"sqlite:///{db}") as store:
+        (row,) = store.claim("me", NOW, 10, 60)
+        assert row.key == "old-key" and row.attempts == 2
+        assert row.queued_at == row.created_at
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT version_num FROM alert_schema_version").fetchone()[0]
+    conn.close()
 
 
 def test_two_stores_deciding_concurrently_enqueue_each_alert_once(db: Path) -> None:

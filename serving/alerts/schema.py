@@ -1,0 +1,70 @@
+"""The alert state and outbox tables, and bringing a database up to them with Alembic.
+
+The tables below are the head of the migrations in serving/alerts/migrations/versions/;
+`upgrade` runs whatever a database is missing, when a store first connects. A database made
+before migrations existed (tables, no version table) is stamped at the first revision, then
+upgraded. Concurrent first connections are safe: SQLite transactions take the write lock up
+front, and PostgreSQL takes an advisory lock.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Engine
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+VERSION_TABLE = "alert_schema_version"
+# Any fixed number: the PostgreSQL advisory lock that serialises upgrades.
+_UPGRADE_LOCK = 0x5747_4F42
+
+metadata = sa.MetaData()
+
+alert_state = sa.Table(
+    "alert_state",
+    metadata,
+    sa.Column("shipment_id", sa.String(128), primary_key=True),
+    sa.Column("promised_at", sa.DateTime(), primary_key=True),
+    sa.Column("active", sa.Boolean(), nullable=False),
+    # P50 ETA of the last alert sent for this promise; NULL: no alert sent yet.
+    sa.Column("last_alert_p50", sa.DateTime(), nullable=True),
+    sa.Column("updated_at", sa.DateTime(), nullable=False),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("shipment_id", sa.String(128), nullable=False),
+    sa.Column("payload", sa.Text(), nullable=False),
+    sa.Column("created_at", sa.DateTime(), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("next_attempt_at", sa.DateTime(), nullable=False),
+    sa.Column("delivered_at", sa.DateTime(), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("last_error", sa.Text(), nullable=True),
+    # Which sender holds the row, until when: others skip it meanwhile.
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_until", sa.DateTime(), nullable=True),
+    # When the row (re-)entered the queue: the retry horizon counts from here.
+    sa.Column("queued_at", sa.DateTime(), nullable=False),
+    sa.Index("ix_outbox_due", "status", "next_attempt_at"),
+)
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the database at `engine` to the head revision (a no-op when it is there)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
+        config.attributes["connection"] = conn
+        tables = set(sa.inspect(conn).get_table_names())
+        if "outbox" in tables and VERSION_TABLE not in tables:
+            command.stamp(config, "0001")
+        command.upgrade(config, "head")
