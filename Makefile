@@ -81,6 +81,8 @@ bench: install ## Run the benchmarks (prints tables; see docs/benchmarks.md)
 	$(BIN)/python -m bench.bench_simulator
 	$(BIN)/python -m bench.bench_features
 	$(BIN)/python -m bench.bench_training
+	$(BIN)/python -m bench.bench_serving
+	$(BIN)/python -m bench.bench_load
 
 clean: ## Remove the venv, caches and generated data
 	rm -rf $(VENV) .cache data .mypy_cache .ruff_cache .pytest_cache mlflow.db mlartifacts

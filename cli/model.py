@@ -26,6 +26,7 @@ from cli.render import (
     print_metrics,
     print_pairs,
     print_table,
+    report_rejections,
     steps,
     warn,
 )
@@ -376,6 +377,10 @@ def load(source: str, data: Path | None, weather_csv: Path | None = None) -> Tra
         print_table(
             f"Import report ({source}): orders dropped or joins that failed", loaded.import_report
         )
+    if loaded.rejections is not None and len(loaded.rejections):
+        report_rejections(loaded.rejections, loaded.location)
+    if loaded.tables.shipments.empty:
+        fail(f"no valid shipments in {loaded.location}; see what was rejected above")
     return loaded
 
 

@@ -91,6 +91,27 @@ def print_table(title: str, frame: pd.DataFrame) -> None:
     console.print(table)
 
 
+def report_rejections(rejections: pd.DataFrame, where: object, shown: int = 10) -> None:
+    """Rows the data contract rejected: counts per table, column and rule, then examples.
+
+    The command goes on with the valid rows; the report never shows a PII value.
+    """
+    keys = rejections.groupby("table", observed=True)["row_key"].nunique()
+    warn(
+        f"{where}: the data contract rejected "
+        + ", ".join(f"{n:,} {table} rows" for table, n in keys.items())
+        + "; going on with the rest"
+    )
+    counts = (
+        rejections.groupby(["table", "column", "rule"], observed=True)["row_key"]
+        .nunique()
+        .rename("rows")
+        .reset_index()
+    )
+    print_table("Rejected rows by rule", counts)
+    print_table(f"First {min(shown, len(rejections))} rejections", rejections.head(shown))
+
+
 def print_pairs(title: str, values: dict[str, float], key: str, value: str) -> None:
     """A two-column table of a dict."""
     import pandas as pd

@@ -13,13 +13,19 @@ if TYPE_CHECKING:
 
 @cache
 def load_settings() -> Settings:
-    """The settings from the environment; a one-line error naming a bad variable."""
-    from serving.settings import Settings, SettingsError
+    """The settings from the environment; a one-line error naming a bad variable.
+
+    From here on, every log line of the command has the secrets masked (serving/redaction.py).
+    """
+    from serving.redaction import install
+    from serving.settings import SECRETS, Settings, SettingsError
 
     try:
-        return Settings.load()
+        settings = Settings.load()
     except SettingsError as err:
         fail(err)
+    install(settings.secret(name) for name in SECRETS)  # no secret in any log line
+    return settings
 
 
 def redact(url: str | None) -> str:

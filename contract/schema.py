@@ -4,13 +4,17 @@ One definition per table feeds data validation (contract/validation.py, pandera 
 generated from it), the MLflow signature (training/pyfunc.py) and the API request models
 (serving/schemas.py); docs/architecture.md shows the flow.
 
-Timestamps are timezone-aware UTC (`datetime64[us, UTC]`); calendar dates (weather) are naive
-midnights meaning the region's local day. Low-cardinality text columns are `category`,
-identifiers and free text are `str`.
+Timestamps are timezone-aware UTC (`datetime64[us, UTC]`) between `EARLIEST` and `LATEST`;
+calendar dates (weather) are naive midnights meaning the region's local day. Low-cardinality
+text columns are `category`, identifiers and free text are `str`; every text column has a
+length limit and a character rule (identifiers: letters, digits and `._:-`; other text: no
+control characters), so a value can go into a log line, an HTTP header or a database column
+as it is.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
@@ -33,6 +37,18 @@ EVENT_TYPES = (
 FINAL_STATUSES = ("DELIVERED", "RETURNED", "CANCELED", "LOST")
 LOCATION_KINDS = ("MEGA_HUB", "HUB", "TERMINAL")
 
+# Every time in the contract lies in [EARLIEST, LATEST): outside it a value is a typo (year 1,
+# 9999), not a parcel, and the calendar features have no holidays for it.
+EARLIEST = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+
+# Identifiers: what fits a URL path, a log line and a header without escaping.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+ID_MAX_LENGTH = 64
+# Other text: anything printable (a control character forges log lines).
+PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+NAME_MAX_LENGTH = 64
+
 
 @dataclass(frozen=True)
 class Column:
@@ -45,6 +61,8 @@ class Column:
         min_value: Smallest allowed value for numeric columns.
         max_value: Largest allowed value for numeric columns.
         allowed: Closed vocabulary for categorical columns (None = open: unknown values are normal).
+        max_length: Longest allowed text (text columns).
+        pattern: Regular expression every text value matches (text columns).
         pii: Personal data: never logged, never stored outside the canonical tables.
         outcome: Known only once the shipment is finished; never an input to a prediction.
         description: What the column means.
@@ -59,6 +77,49 @@ class Column:
     allowed: tuple[str, ...] | None = None
     pii: bool = False
     outcome: bool = False
+    max_length: int | None = None
+    pattern: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind in ("str", "category") and (self.max_length is None or self.pattern is None):
+            raise ValueError(f"text column {self.name!r} needs a max_length and a pattern")
+
+
+def ident(name: str, description: str, nullable: bool = False, kind: ColumnKind = "str") -> Column:
+    """An identifier column: letters, digits and `._:-`, at most 64 characters."""
+    return Column(
+        name,
+        kind,
+        description,
+        nullable,
+        max_length=ID_MAX_LENGTH,
+        pattern=ID_PATTERN,
+    )
+
+
+def postcode(name: str, description: str) -> Column:
+    """A postcode: printable, at most 16 characters (a malformed one is a feature's input)."""
+    return Column(name, "str", description, True, max_length=16, pattern=PRINTABLE_PATTERN)
+
+
+def label(
+    name: str,
+    description: str,
+    nullable: bool = False,
+    allowed: tuple[str, ...] | None = None,
+    outcome: bool = False,
+) -> Column:
+    """A categorical column: printable text, at most 64 characters."""
+    return Column(
+        name,
+        "category",
+        description,
+        nullable,
+        allowed=allowed,
+        outcome=outcome,
+        max_length=NAME_MAX_LENGTH,
+        pattern=PRINTABLE_PATTERN,
+    )
 
 
 @dataclass(frozen=True)
@@ -87,27 +148,42 @@ SHIPMENTS = TableSchema(
     name="shipments",
     key=("shipment_id",),
     columns=(
-        Column("shipment_id", "str", "Unique parcel id."),
+        ident("shipment_id", "Unique parcel id."),
         Column("created_at", "timestamp", "When the order/parcel was created (UTC)."),
         Column("promised_at", "timestamp", "The delivery promise made to the customer (UTC)."),
-        Column("service_level", "category", "Service level that set the promise."),
-        Column("carrier", "category", "Carrier that moves the parcel."),
-        Column("origin_region", "category", "Region of the sender.", nullable=True),
-        Column("origin_postcode", "str", "Sender postcode.", nullable=True),
+        label("service_level", "Service level that set the promise."),
+        label("carrier", "Carrier that moves the parcel."),
+        label("origin_region", "Region of the sender.", nullable=True),
+        postcode("origin_postcode", "Sender postcode."),
         Column("origin_lat", "float", "Sender latitude.", True, -90, 90),
         Column("origin_lon", "float", "Sender longitude.", True, -180, 180),
-        Column("dest_region", "category", "Region of the recipient.", nullable=True),
-        Column("dest_postcode", "str", "Recipient postcode.", nullable=True),
+        label("dest_region", "Region of the recipient.", nullable=True),
+        postcode("dest_postcode", "Recipient postcode."),
         Column("dest_lat", "float", "Recipient latitude (geocoding can fail).", True, -90, 90),
         Column("dest_lon", "float", "Recipient longitude (geocoding can fail).", True, -180, 180),
-        Column("dest_address", "str", "Raw recipient address text.", nullable=True, pii=True),
-        Column("recipient_phone", "str", "Recipient phone number.", nullable=True, pii=True),
-        Column("weight_kg", "float", "Parcel weight.", True, 0, 1000),
-        Column("declared_value", "float", "Declared value of the goods.", True, 0),
-        Column("seller_id", "str", "Sender (merchant) id.", nullable=True),
         Column(
+            "dest_address",
+            "str",
+            "Raw recipient address text.",
+            nullable=True,
+            pii=True,
+            max_length=300,
+            pattern=PRINTABLE_PATTERN,
+        ),
+        Column(
+            "recipient_phone",
+            "str",
+            "Recipient phone number.",
+            nullable=True,
+            pii=True,
+            max_length=32,
+            pattern=PRINTABLE_PATTERN,  # a malformed number is a feature, not an error
+        ),
+        Column("weight_kg", "float", "Parcel weight.", True, 0, 1000),
+        Column("declared_value", "float", "Declared value of the goods.", True, 0, 1e12),
+        ident("seller_id", "Sender (merchant) id.", nullable=True),
+        label(
             "payment_type",
-            "category",
             "How the order was paid (e.g. credit_card, boleto, voucher); open vocabulary.",
             nullable=True,
         ),
@@ -126,9 +202,8 @@ SHIPMENTS = TableSchema(
             nullable=True,
             outcome=True,
         ),
-        Column(
+        label(
             "final_status",
-            "category",
             "How the journey ended; empty while in flight.",
             nullable=True,
             allowed=FINAL_STATUSES,
@@ -142,11 +217,11 @@ SCAN_EVENTS = TableSchema(
     key=("shipment_id", "event_time", "event_type"),
     unique_key=False,
     columns=(
-        Column("shipment_id", "str", "Parcel the scan belongs to."),
+        ident("shipment_id", "Parcel the scan belongs to."),
         Column("event_time", "timestamp", "When the scan happened (UTC)."),
-        Column("event_type", "category", "What happened.", allowed=EVENT_TYPES),
-        Column("location_id", "category", "Hub or terminal of the scan.", nullable=True),
-        Column("region", "category", "Region of the scan location.", nullable=True),
+        label("event_type", "What happened.", allowed=EVENT_TYPES),
+        ident("location_id", "Hub or terminal of the scan.", True, "category"),
+        label("region", "Region of the scan location.", nullable=True),
     ),
 )
 
@@ -163,7 +238,7 @@ WEATHER_DAILY = TableSchema(
     name="weather_daily",
     key=("region", "date"),
     columns=(
-        Column("region", "category", "Region observed."),
+        label("region", "Region observed."),
         Column("date", "date", "Local calendar day."),
         *_WEATHER_MEASURES,
     ),
@@ -173,7 +248,7 @@ WEATHER_FORECAST = TableSchema(
     name="weather_forecast",
     key=("region", "issued_date", "target_date"),
     columns=(
-        Column("region", "category", "Region forecast."),
+        label("region", "Region forecast."),
         Column("issued_date", "date", "Local day the forecast was issued."),
         Column("target_date", "date", "Local day the forecast is for."),
         *_WEATHER_MEASURES,
@@ -184,9 +259,9 @@ NETWORK = TableSchema(
     name="network",
     key=("location_id",),
     columns=(
-        Column("location_id", "str", "Hub or terminal id."),
-        Column("kind", "category", "MEGA_HUB, HUB or TERMINAL.", allowed=LOCATION_KINDS),
-        Column("region", "category", "Region the location is in."),
+        ident("location_id", "Hub or terminal id."),
+        label("kind", "MEGA_HUB, HUB or TERMINAL.", allowed=LOCATION_KINDS),
+        label("region", "Region the location is in."),
         Column("lat", "float", "Latitude.", True, -90, 90),
         Column("lon", "float", "Longitude.", True, -180, 180),
         Column("daily_capacity", "float", "Parcels it can process per day.", True, 0),

@@ -175,12 +175,18 @@ class Tables:
         )
 
     @classmethod
-    def read(cls, path: str | Path) -> Tables:
+    def read(cls, path: str | Path, conform_frames: bool = True) -> Tables:
         """Read a directory written by `write` (missing files read as empty tables).
 
         A directory without `locale.json` (written before locales existed) reads as `NEUTRAL`:
         local times are UTC and there are no holidays, which changes the calendar features;
         write it again from its source.
+
+        Args:
+            path: The directory.
+            conform_frames: Cast to canonical dtypes (a directory this code wrote); False
+                keeps the frames as stored, for `contract.validation.validate` to check row by
+                row (a directory from elsewhere, which may hold anything).
         """
         root = Path(path)
         if not root.is_dir():
@@ -198,6 +204,11 @@ class Tables:
         else:
             log.warning(
                 "%s has no %s: reading its times as UTC, with no holidays", root, LOCALE_FILE
+            )
+        if not conform_frames:
+            return cls(
+                **{name: frames.get(name, empty_frame(schema)) for name, schema in TABLES.items()},
+                locale=locale,
             )
         return cls.from_frames(locale, **frames)
 

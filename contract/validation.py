@@ -31,6 +31,10 @@ from contract.report import REPORT_COLUMNS, Rejections, ValidationResult, combin
 from contract.rules import DUPLICATE_SHIPMENT, EVENT_RULES, SHIPMENT_RULES, breaks_any
 from contract.schema import (
     DATE_DTYPE,
+    EARLIEST,
+    ID_PATTERN,
+    LATEST,
+    PRINTABLE_PATTERN,
     SCAN_EVENTS,
     SHIPMENTS,
     TABLES,
@@ -43,6 +47,15 @@ from contract.tables import Tables, conform, empty_frame, typed_frame
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
 MISSING = "required value is missing"
+TIME_RULE = f"outside {EARLIEST:%Y-%m-%d} .. {LATEST:%Y-%m-%d}"
+
+
+def _pattern_rule(column: Column) -> str:
+    if column.pattern == ID_PATTERN:
+        return "not an identifier (letters, digits and ._:- only)"
+    if column.pattern == PRINTABLE_PATTERN:
+        return "contains control characters"
+    return f"does not match {column.pattern}"
 
 
 def validate(tables: Tables) -> ValidationResult:
@@ -112,6 +125,32 @@ def value_schema(schema: TableSchema) -> pa.DataFrameSchema:
             checks.append(
                 pa.Check.isin(column.allowed, error=f"not one of {', '.join(column.allowed)}")
             )
+        if column.max_length is not None:
+            checks.append(
+                pa.Check.str_length(
+                    max_value=column.max_length,
+                    error=f"longer than {column.max_length} characters",
+                )
+            )
+        if column.pattern is not None:
+            checks.append(pa.Check.str_matches(column.pattern, error=_pattern_rule(column)))
+        if column.kind == "timestamp":
+            checks.append(
+                pa.Check.in_range(
+                    pd.Timestamp(EARLIEST),
+                    pd.Timestamp(LATEST),
+                    include_max=False,
+                    error=TIME_RULE,
+                )
+            )
+        if column.kind == "date":
+            naive = (
+                pd.Timestamp(EARLIEST).tz_localize(None),
+                pd.Timestamp(LATEST).tz_localize(None),
+            )
+            checks.append(pa.Check.in_range(*naive, include_max=False, error=TIME_RULE))
+        if column.kind == "float":
+            checks.append(pa.Check(np.isfinite, error="not a finite number"))
         columns[column.name] = pa.Column(nullable=column.nullable, checks=checks, required=False)
     return pa.DataFrameSchema(columns, name=schema.name, strict=False, coerce=False)
 

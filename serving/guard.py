@@ -1,8 +1,23 @@
-"""ASGI middleware in front of the API: bearer-token auth, one error shape, rejected counts."""
+"""ASGI middleware in front of the service: what reaches BentoML, and how it is answered.
+
+- Only known routes are served; any other path is a 404 here, so random paths cannot grow
+  the metrics (every series is labelled by a known route).
+- The API routes need the bearer token (when one is set; the scheme is case-insensitive), a
+  JSON body, and at most STALLGUARD_MAX_BODY_BYTES of it, read and counted before anything
+  parses it.
+- Every 4xx of the API has one body shape (serving/errors.py).
+- Each request is counted and timed by route and status, and logged as one access line
+  (method, route, status, milliseconds: never a query string, body or header).
+
+Probes (`/healthz`, `/livez`, `/readyz`), `/metrics` and the OpenAPI page stay open, so an
+orchestrator and a Prometheus scraper need no token; they expose no parcel data.
+"""
 
 from __future__ import annotations
 
 import hmac
+import logging
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -16,43 +31,141 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 API_ROUTES = ("/predict", "/alerts", "/model")
+OPEN_ROUTES = ("/", "/docs", "/docs.json", "/healthz", "/livez", "/readyz", "/metrics")
+# BentoML's client (bentoml.SyncHTTPClient) reads the API list here.
+CLIENT_ROUTES = ("/schema.json",)
+ASSET_PREFIX = "/docs/assets/"
+
+access = logging.getLogger("stallguard.access")
+
+
+def route_of(path: str) -> str | None:
+    """The known route a path belongs to (the metrics label), or None."""
+    if path in API_ROUTES or path in OPEN_ROUTES or path in CLIENT_ROUTES:
+        return path
+    if path.startswith(ASSET_PREFIX):
+        return ASSET_PREFIX
+    return None
 
 
 class ApiGuard:
-    """Check the token on the API routes, and give every 4xx there one body shape.
-
-    BentoML's probes, metrics and the OpenAPI page stay open, so orchestrators need no
-    token. The token is read when the server starts; without STALLGUARD_API_TOKEN the API
-    is open.
-    """
+    """The middleware; settings are read when the server starts."""
 
     def __init__(self, app: App) -> None:
         self.app = app
-        self.token = Settings.load().secret("api_token")
+        settings = Settings.load()
+        self.token = settings.secret("api_token")
+        self.max_body = settings.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Refuse unauthorised calls; rewrite 4xx bodies into the one shape and count them."""
-        path = scope.get("path", "")
-        if scope["type"] != "http" or path not in API_ROUTES:
+        """Route, check and answer one request (see the module docstring)."""
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.token and not self._authorized(scope):
-            await _send_error(send, path, 401, "missing or wrong bearer token")
-            return
-        await self.app(scope, receive, _ErrorRewriter(send, path))
+        started = time.perf_counter()
+        route = route_of(scope.get("path", ""))
+        timed = _Timed(send)
+        try:
+            await self._handle(route, scope, receive, timed)
+        finally:
+            label = route or "other"
+            seconds = time.perf_counter() - started
+            counters().requests.labels(route=label, status=str(timed.status)).inc()
+            counters().latency.labels(route=label).observe(seconds)
+            access.info(
+                "%s %s %s %.1fms", scope.get("method", "-"), label, timed.status, seconds * 1000
+            )
 
-    def _authorized(self, scope: Scope) -> bool:
-        headers = dict(scope.get("headers") or [])
-        given = headers.get(b"authorization", b"").decode("latin-1")
-        return hmac.compare_digest(given, f"Bearer {self.token}")
+    async def _handle(self, route: str | None, scope: Scope, receive: Receive, send: Send) -> None:
+        if route is None:
+            await _send_error(send, 404, "no such route; the API is described at /")
+            return
+        if route not in API_ROUTES:
+            await self.app(scope, receive, send)
+            return
+        headers = {k.lower(): v for k, v in scope.get("headers") or []}
+        if self.token and not self._authorized(headers):
+            await _send_error(send, 401, "missing or wrong bearer token", bearer=True)
+            return
+        if scope.get("method") == "POST":
+            problem = self._body_problem(headers)
+            if problem is not None:
+                await _send_error(send, *problem)
+                return
+            body = await _read_body(receive, self.max_body)
+            if body is None:
+                await _send_error(send, 413, self._too_large())
+                return
+            receive = _replay(body, receive)
+        await self.app(scope, receive, _ErrorRewriter(send))
+
+    def _authorized(self, headers: dict[bytes, bytes]) -> bool:
+        scheme, _, given = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        expected = (self.token or "").encode()
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected)
+
+    def _body_problem(self, headers: dict[bytes, bytes]) -> tuple[int, str] | None:
+        media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if media != b"application/json":
+            return 415, "the body must be JSON (content-type: application/json)"
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            return 413, self._too_large()
+        return None
+
+    def _too_large(self) -> str:
+        return (
+            f"the body is larger than {self.max_body:,} bytes (STALLGUARD_MAX_BODY_BYTES): "
+            "split the batch"
+        )
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None as soon as it passes `limit` bytes."""
+    chunks = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return bytes(chunks)  # the client went away; the app will see the same
+        chunks += message.get("body", b"")
+        if len(chunks) > limit:
+            return None
+        if not message.get("more_body"):
+            return bytes(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that gives the app the body already read, then what the client sends."""
+    given = False
+
+    async def replayed() -> MutableMapping[str, Any]:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
+class _Timed:
+    """A `send` that remembers the status it answered."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status = 0
+
+    async def __call__(self, message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self.send(message)
 
 
 class _ErrorRewriter:
     """A `send` that buffers a 4xx answer's body and sends it in the one error shape."""
 
-    def __init__(self, send: Send, path: str) -> None:
+    def __init__(self, send: Send) -> None:
         self.send = send
-        self.path = path
         self.start: MutableMapping[str, Any] | None = None
         self.body = bytearray()
 
@@ -67,7 +180,6 @@ class _ErrorRewriter:
         if message.get("more_body"):
             return
         status = self.start["status"]
-        counters().rejected.labels(endpoint=self.path, status=str(status)).inc()
         body = normalized(status, bytes(self.body))
         headers = [
             (k, v)
@@ -84,11 +196,10 @@ class _ErrorRewriter:
         await self.send({"type": "http.response.body", "body": body})
 
 
-async def _send_error(send: Send, path: str, status: int, message: str) -> None:
-    counters().rejected.labels(endpoint=path, status=str(status)).inc()
+async def _send_error(send: Send, status: int, message: str, bearer: bool = False) -> None:
     body = error_body(status, message)
     headers = _json_headers(body)
-    if status == 401:
+    if bearer:
         headers.append((b"www-authenticate", b"Bearer"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

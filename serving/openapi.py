@@ -97,7 +97,8 @@ _ERROR_SCHEMA = {
 _ERRORS = {
     "400": "The body is not valid JSON or does not match the schema.",
     "401": "Missing or wrong bearer token.",
-    "413": "More shipments than STALLGUARD_MAX_BATCH in one request.",
+    "413": "More shipments than STALLGUARD_MAX_BATCH, or a body over STALLGUARD_MAX_BODY_BYTES.",
+    "415": "The body is not JSON (content-type: application/json).",
     "422": "Well-formed input that the data contract rejects (names the row and field).",
 }
 
@@ -128,8 +129,9 @@ def service_spec(generated: dict[str, Any]) -> dict[str, Any]:
 
 def _document_errors(operation: dict[str, Any], route: str) -> None:
     responses = operation.setdefault("responses", {})
-    for code in ("400", "404"):
-        responses.pop(code, None)
+    for number in (400, 404):  # BentoML's shapes; keys may be numbers or strings
+        responses.pop(number, None)
+        responses.pop(str(number), None)
     wanted = ("401",) if route == "/model" else tuple(_ERRORS)
     for code in wanted:
         responses[code] = {

@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model, model_validator
 
-from contract.schema import SCAN_EVENTS, SHIPMENTS, Column
+from contract.schema import EARLIEST, LATEST, SCAN_EVENTS, SHIPMENTS, Column
 
 Lang = Literal["ko", "en"]
 
@@ -35,12 +35,29 @@ def _field(column: Column) -> tuple[Any, Any]:
         extra["ge"] = column.min_value
     if column.max_value is not None:
         extra["le"] = column.max_value
+    if column.kind == "float":
+        extra["allow_inf_nan"] = False
+    if column.kind == "timestamp":
+        extra.update(ge=EARLIEST, lt=LATEST)
+    if column.max_length is not None and column.allowed is None:
+        extra.update(min_length=1, max_length=column.max_length, pattern=column.pattern)
     if column.nullable:
         return kind | None, Field(None, **extra)
     return kind, Field(..., **extra)
 
 
-_STRICT = ConfigDict(extra="forbid")  # a misspelt field is an error, not silently ignored
+# A misspelt field is an error, not silently ignored; and no error message carries the value
+# that failed (BentoML logs them, and a request's values may be an address or a phone).
+_STRICT = ConfigDict(extra="forbid", hide_input_in_errors=True)
+# Most scans one request may carry for one parcel (a long journey has about 20).
+MAX_EVENTS = 500
+
+
+def _as_of_after_creation(shipment: Any) -> Any:
+    if shipment.as_of is not None and shipment.as_of < shipment.created_at:
+        raise ValueError("as_of is before created_at: nothing is known of the parcel yet")
+    return shipment
+
 
 if TYPE_CHECKING:  # the generated classes are BaseModels with the contract's fields
     ScanEventIn = BaseModel
@@ -57,13 +74,34 @@ else:
         **{c.name: _field(c) for c in SHIPMENTS.columns if not c.outcome},
         as_of=(
             AwareDatetime | None,
-            Field(None, description="Predict as of this time (default: now)."),
+            Field(
+                None,
+                ge=EARLIEST,
+                lt=LATEST,
+                description="Predict as of this time (default: now); not before created_at.",
+            ),
         ),
         events=(
             list[ScanEventIn],
-            Field(default_factory=list, description="The parcel's scan events so far."),
+            Field(
+                default_factory=list,
+                max_length=MAX_EVENTS,
+                description="The parcel's scan events so far.",
+            ),
         ),
+        __validators__={
+            "as_of_after_creation": model_validator(mode="after")(_as_of_after_creation)
+        },
     )
+
+
+class PredictRequest(BaseModel):
+    """The body of /predict and /alerts."""
+
+    model_config = _STRICT
+
+    shipments: list[ShipmentIn] = Field(description="The parcels to score, with their scans.")
+    lang: Lang = Field("en", description="Language of reason texts and messages.")
 
 
 class Reason(BaseModel):

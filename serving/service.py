@@ -18,25 +18,27 @@ import bentoml
 import pandas as pd
 from bentoml.exceptions import BentoMLException
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from serving.alerts import AlertPolicy, AlertStore, Scored, Sender
 from serving.guard import ApiGuard
 from serving.inference import InputError, reasons_of, to_predictions, to_tables
 from serving.messages import MessageBook
-from serving.metrics import counters
+from serving.metrics import counters, exposition
 from serving.model_source import ServedModel, load_served_model
 from serving.openapi import ASSETS, ASSETS_ROUTE, SPEC_ROUTE, page, service_spec
+from serving.redaction import install as install_redaction
 from serving.schemas import (
     AlertOut,
     AlertsResponse,
     Lang,
     ModelInfo,
+    PredictRequest,
     PredictResponse,
     ShipmentIn,
 )
-from serving.settings import Settings
+from serving.settings import SECRETS, Settings
 
 log = logging.getLogger("stallguard.serving")
 
@@ -70,6 +72,13 @@ def docs_redirect() -> RedirectResponse:
     return RedirectResponse("/")
 
 
+@web.get("/metrics", include_in_schema=False)
+def metrics() -> Response:
+    """Prometheus metrics of every worker (serving/metrics.py lists them)."""
+    body, media_type = exposition()
+    return Response(body, media_type=media_type)
+
+
 @web.get(SPEC_ROUTE, include_in_schema=False)
 def docs_spec() -> JSONResponse:
     """The OpenAPI document of every route, with the service's description and examples."""
@@ -82,13 +91,23 @@ def _spec() -> dict[str, Any]:
 
 
 @bentoml.asgi_app(web, path="/")
-@bentoml.service(name="stallguard", workers=1, traffic={"timeout": 60})
+@bentoml.service(
+    name="stallguard",
+    workers=1,
+    traffic={"timeout": 60},
+    # BentoML's access log and request metrics label each raw path, so random paths would
+    # grow /metrics without bound: serving/guard.py keeps both by known route instead, and
+    # the service serves /metrics itself (serving/metrics.py).
+    logging={"access": {"enabled": False}},
+    metrics={"enabled": False},
+)
 class Stallguard:
     """Risk, ETA window and reasons for parcels in flight, and the alerts they trigger."""
 
     def __init__(self) -> None:
         settings = Settings.load()
         self.settings = settings
+        install_redaction(settings.secret(n) for n in SECRETS)
         self.model: ServedModel = load_served_model(
             settings.model_uri, settings.tracking(), settings.context_dir
         )
@@ -125,7 +144,7 @@ class Stallguard:
         if self._sender is not None:
             self._sender.join(timeout=10)
 
-    @bentoml.api(route="/predict")
+    @bentoml.api(route="/predict", input_spec=PredictRequest)
     def predict(self, shipments: list[ShipmentIn], lang: Lang = "en") -> PredictResponse:
         """Risk, P10/P50/P90 ETA and top reasons for each shipment, in request order."""
         frame = self._score(shipments)
@@ -133,7 +152,7 @@ class Stallguard:
         label = self.model.label
         return PredictResponse(predictions=to_predictions(frame, lang, label), model_version=label)
 
-    @bentoml.api(route="/alerts")
+    @bentoml.api(route="/alerts", input_spec=PredictRequest)
     def alerts(self, shipments: list[ShipmentIn], lang: Lang = "en") -> AlertsResponse:
         """The alerts the policy emits for these shipments (enqueued for delivery)."""
         frame = self._score(shipments)

@@ -18,6 +18,10 @@ DEFAULT_MODEL_URI = "models:/stallguard@champion"
 DEFAULT_OUTBOX_URL = "sqlite:///data/outbox.db"
 
 
+# The fields whose values never appear in a log line (serving/redaction.py masks them).
+SECRETS = ("api_token", "outbox_url", "webhook_url", "webhook_token")
+
+
 class SettingsError(ValueError):
     """An environment variable does not parse; the message names it (never its value)."""
 
@@ -31,6 +35,7 @@ class Settings(BaseSettings):
             bundle folder.
         context_dir: A fresher serving context (and recalibration) than the bundled one.
         max_batch: Most shipments per request.
+        max_body_bytes: Largest request body, counted before it is parsed.
         api_token: Bearer token required on the API routes; None: no auth.
         outbox_url: SQLAlchemy URL of the alert state and outbox.
         webhook_url: Where alerts are delivered (the in-service sender, `stallguard notify`);
@@ -54,6 +59,7 @@ class Settings(BaseSettings):
     model_uri: str = DEFAULT_MODEL_URI
     context_dir: Path | None = None
     max_batch: int = Field(1_000, ge=1)
+    max_body_bytes: int = Field(10_000_000, ge=1_024)
     api_token: SecretStr | None = None
     outbox_url: SecretStr = SecretStr(DEFAULT_OUTBOX_URL)
     webhook_url: SecretStr | None = None

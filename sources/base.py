@@ -53,6 +53,8 @@ class SourceData:
         location: Where they were read from.
         fingerprint: Short content hash of the files read (same data, same fingerprint).
         import_report: What the import dropped or could not join (stage, reason, orders).
+        rejections: Rows the data contract rejected (table, row_key, column, rule, value;
+            PII never shown); the tables hold the rest.
         hidden_causes: A simulated world's hidden causes (evaluation only).
         hidden_states: A simulated world's hidden states (the foresight oracle only).
     """
@@ -61,6 +63,7 @@ class SourceData:
     location: Path
     fingerprint: str
     import_report: pd.DataFrame | None = None
+    rejections: pd.DataFrame | None = None
     hidden_causes: pd.DataFrame | None = None
     hidden_states: Any = None
 

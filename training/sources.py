@@ -29,6 +29,7 @@ class TrainingData:
         hidden_causes: The simulator's hidden causes when present (the hindsight oracle and
             reason agreement only; features never see them).
         import_report: What an import dropped or could not join (stage, reason, orders).
+        rejections: Rows the data contract rejected (the tables hold the rest).
         hidden_states: The simulator's hidden states when present (true defects, seller
             reliability, stoppage calendar): the foresight oracle only.
         defaults: How the source wants its data trained on (sources/base.py).
@@ -41,6 +42,7 @@ class TrainingData:
     now: pd.Timestamp
     hidden_causes: pd.DataFrame | None = None
     import_report: pd.DataFrame | None = None
+    rejections: pd.DataFrame | None = None
     hidden_states: HiddenStates | None = None
     defaults: TrainingDefaults = field(default_factory=TrainingDefaults)
 
@@ -75,6 +77,7 @@ def load_data(
         now=now,
         hidden_causes=read.hidden_causes,
         import_report=read.import_report,
+        rejections=read.rejections,
         hidden_states=read.hidden_states,
         defaults=reader.defaults,
     )

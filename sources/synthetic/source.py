@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from contract.tables import Tables
+from contract.validation import validate
 from sources.base import Progress, SourceData, TrainingDefaults
 from sources.fingerprint import fingerprint
 from sources.synthetic.config import SimulationConfig
@@ -30,7 +31,7 @@ class SyntheticSource:
         weather_csv: Path | None = None,
         progress: Progress | None = None,
     ) -> SourceData:
-        """Read the Tables directory `location` (default: the default world)."""
+        """Read and validate the Tables directory `location` (default: the default world)."""
         if weather_csv is not None:
             raise ValueError(
                 "--weather-csv joins weather to Olist orders; a Tables directory has its own "
@@ -45,8 +46,12 @@ class SyntheticSource:
         if not (location / "shipments.parquet").exists():
             raise FileNotFoundError(f"{location} is not a Tables directory (no shipments.parquet)")
         hidden = (location / HIDDEN_DIR).exists()
+        # Any program may have written the directory: every row is checked, the bad ones
+        # reported and left out, the rest kept.
+        checked = validate(Tables.read(location, conform_frames=False))
         return SourceData(
-            tables=Tables.read(location),
+            tables=checked.tables,
+            rejections=checked.rejections,
             location=location,
             fingerprint=fingerprint(location),
             hidden_causes=read_hidden_causes(location) if hidden else None,

@@ -88,6 +88,60 @@ def test_promote_then_score_writes_a_ranked_at_risk_list(trained_store, small_wo
     assert len(frame) == len(scores)
 
 
+def _damaged_copy(source_dir: Path, target: Path) -> tuple[Path, list[str]]:
+    """The world with bad rows of every kind a foreign Tables directory can hold."""
+    from contract.tables import Tables
+
+    tables = Tables.read(source_dir)
+    ships = tables.shipments.copy()
+    ids = ships["shipment_id"].tolist()
+    ships.loc[ships["shipment_id"] == ids[-1], "weight_kg"] = -5.0
+    ships.loc[ships["shipment_id"] == ids[-2], "weight_kg"] = 1e12
+    ships.loc[ships["shipment_id"] == ids[-3], "dest_lat"] = float("inf")
+    ships.loc[ships["shipment_id"] == ids[-4], "created_at"] = pd.Timestamp("0001-01-01", tz="UTC")
+    ships = pd.concat([ships, ships.iloc[[0]]], ignore_index=True)  # a duplicate id
+    ships = pd.concat([ships, ships.iloc[[1]].assign(shipment_id=None)], ignore_index=True)
+    ships["weight_kg"] = ships["weight_kg"].astype(str)  # as a CSV export would hold it
+    ships.loc[2, "weight_kg"] = "heavy"
+    rejected = [ids[-1], ids[-2], ids[-3], ids[-4], ids[2]]  # the duplicate keeps its first
+    events = pd.concat(
+        [tables.scan_events, tables.scan_events.iloc[[0]].assign(shipment_id="NOBODY")]
+    )
+    tables.replace(shipments=ships, scan_events=events).write(target)
+    return target, rejected
+
+
+def test_score_reports_rejected_rows_and_scores_the_rest(trained_store, small_world_dir, tmp_path):
+    data, rejected = _damaged_copy(small_world_dir, tmp_path / "damaged")
+    out = tmp_path / "scores.csv"
+    model = ("--model", "models:/stallguard/1")
+    scored = _run(trained_store, "score", "--data", str(data), "--out", str(out), *model)
+    text = scored.stdout + scored.stderr
+    assert scored.returncode == 0, text
+    assert "Traceback" not in text and "the data contract rejected" in text
+    for rule in (
+        "below minimum",
+        "above maximum",
+        "not a finite number",
+        "outside 1990",
+        "duplicate",
+        "required value is missing",
+        "unknown or rejected shipment",
+    ):
+        assert rule in text, rule
+    assert not set(pd.read_csv(out)["shipment_id"]) & set(rejected)
+
+    tables_dir = tmp_path / "no_carrier"
+    from contract.tables import Tables
+
+    tables = Tables.read(small_world_dir)
+    tables.replace(shipments=tables.shipments.drop(columns=["carrier"])).write(tables_dir)
+    dropped = _run(trained_store, "score", "--data", str(tables_dir), "--out", str(out), *model)
+    assert dropped.returncode == 2, dropped.stdout + dropped.stderr
+    assert "missing required column" in dropped.stdout and "no valid shipments" in dropped.stdout
+    assert "Traceback" not in dropped.stdout + dropped.stderr
+
+
 def test_a_refitted_model_is_evaluated_on_later_data_and_no_refit_on_its_own(
     store, small_data, small_world_dir, tmp_path
 ):

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,6 +17,10 @@ pytestmark = [pytest.mark.serving, pytest.mark.slow]
 
 TOKEN = "test-token-123"
 WEBHOOK_TOKEN = "hook-token-456"
+MAX_BODY = 2_000_000
+# Marked personal data: none of it may reach the service log, whatever the request looks like.
+ADDRESS = "서울특별시 마크구 표식로 77-7 PII-ADDRESS-MARK"
+PHONE = "010-9876-5432"
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +42,7 @@ def server(serving_env, webhook, tmp_path_factory):
         "STALLGUARD_OUTBOX_URL": f"sqlite:///{root / 'outbox.db'}",
         "STALLGUARD_API_TOKEN": TOKEN,
         "STALLGUARD_MAX_BATCH": "100",
+        "STALLGUARD_MAX_BODY_BYTES": str(MAX_BODY),
         "STALLGUARD_WEBHOOK_URL": webhook.url,
         "STALLGUARD_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
     }
@@ -177,7 +187,7 @@ def test_model_and_metrics_endpoints(server, body, champion):
     client.post("/predict", json={"shipments": body(3)})
     metrics = httpx.get(f"{client.base_url}/metrics").text
     assert "stallguard_predictions_total" in metrics
-    assert "stallguard_rejected_inputs_total" in metrics
+    assert 'stallguard_requests_total{route="/predict",status="200"}' in metrics
 
 
 def test_alerts_reach_a_webhook_that_fails_at_first(server, body, webhook):
@@ -211,3 +221,176 @@ def test_no_pii_in_the_service_log(server, body):
             if row[field]:
                 assert row[field] not in text, f"{field} leaked into the log"
     assert json.dumps(rows[0]["dest_address"])[1:-1] not in text
+
+
+def _field_error(answer: httpx.Response, field: str, status: int = 400) -> dict:
+    body = _one_shape(answer, status)
+    assert field in body["error"] or any(field in d["field"] for d in body["details"]), body
+    return body
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("as_of", "9999-12-31T23:59:59Z"),
+        ("as_of", "1900-01-01T00:00:00Z"),
+        ("created_at", "0001-01-01T00:00:00Z"),
+        ("promised_at", "2150-01-01T00:00:00Z"),
+        ("shipment_id", ""),
+        ("shipment_id", "KR1\nCRITICAL forged log line"),
+        ("shipment_id", "x" * 65),
+        ("dest_address", "a" * 301),
+        ("seller_id", "S 1"),
+        ("weight_kg", -1),
+        ("weight_kg", 1e12),
+        ("dest_lat", 91),
+    ],
+)
+def test_out_of_range_values_get_a_4xx_naming_the_field(server, body, field, value):
+    client, _ = server
+    rows = body(1)
+    rows[0][field] = value
+    _field_error(client.post("/predict", json={"shipments": rows}), field)
+
+
+def test_as_of_before_creation_is_rejected(server, body):
+    client, _ = server
+    rows = body(1)
+    rows[0]["as_of"] = "2000-01-01T00:00:00Z"
+    answer = _one_shape(client.post("/predict", json={"shipments": rows}), 400)
+    assert "as_of is before created_at" in answer["error"]
+
+
+@pytest.mark.parametrize("number", [b"Infinity", b"-Infinity", b"NaN", b"1e400"])
+def test_non_finite_numbers_are_refused(server, body, number):
+    client, _ = server
+    rows = body(1)
+    rows[0]["declared_value"] = 12345
+    raw = json.dumps({"shipments": rows}).encode().replace(b"12345", number, 1)
+    answer = client.post("/predict", content=raw, headers={"content-type": "application/json"})
+    _field_error(answer, "declared_value")
+
+
+def test_unknown_top_level_fields_are_refused(server, body):
+    client, _ = server
+    answer = client.post("/predict", json={"shipments": body(1), "language": "ko"})
+    _field_error(answer, "language")
+
+
+def test_only_json_bodies_are_parsed(server, body):
+    client, _ = server
+    for content_type in ("multipart/form-data", "text/plain", "application/x-www-form-urlencoded"):
+        answer = client.post("/predict", content=b"--x\r\n", headers={"content-type": content_type})
+        _one_shape(answer, 415)
+
+
+def test_bodies_over_the_limit_are_refused_before_parsing(server, body):
+    client, _ = server
+    big = json.dumps({"shipments": body(1), "pad": "x" * MAX_BODY}).encode()
+    declared = client.post("/predict", content=big, headers={"content-type": "application/json"})
+    assert "STALLGUARD_MAX_BODY_BYTES" in _one_shape(declared, 413)["error"]
+
+    def chunks():  # no content-length: the limit counts the bytes as they arrive
+        for start in range(0, len(big), 65_536):
+            yield big[start : start + 65_536]
+
+    streamed = client.post(
+        "/predict", content=chunks(), headers={"content-type": "application/json"}
+    )
+    _one_shape(streamed, 413)
+    assert client.post("/predict", json={"shipments": body(2)}).status_code == 200
+
+
+def test_the_bearer_scheme_is_case_insensitive(server):
+    client, _ = server
+    for scheme in ("bearer", "BEARER", "Bearer"):
+        answer = httpx.get(
+            f"{client.base_url}/model", headers={"Authorization": f"{scheme} {TOKEN}"}
+        )
+        assert answer.status_code == 200, scheme
+
+
+def test_unknown_paths_are_404s_that_do_not_grow_the_metrics(server):
+    client, _ = server
+    _one_shape(httpx.get(f"{client.base_url}/no-such-route"), 404)
+    before = httpx.get(f"{client.base_url}/metrics").text
+    for i in range(300):
+        httpx.get(f"{client.base_url}/random/{i}/path?q={i}")
+    after = httpx.get(f"{client.base_url}/metrics").text
+    series = [line for line in after.splitlines() if line and not line.startswith("#")]
+    assert not [line for line in series if "/random/" in line]
+    assert len(after) < len(before) + 2_000  # counts change; no new series per path
+    assert 'stallguard_requests_total{route="other",status="404"}' in after
+
+
+def _marked(rows: list[dict]) -> list[dict]:
+    for row in rows:
+        row["dest_address"], row["recipient_phone"] = ADDRESS, PHONE
+    return rows
+
+
+def test_no_request_value_reaches_the_log_in_any_malformed_shape(server, body):
+    client, log = server
+    shapes = []
+    rows = _marked(body(2))
+    rows[0]["dest_adress"] = ADDRESS  # misspelt field
+    shapes.append({"shipments": rows})
+    rows = _marked(body(1))
+    rows[0]["recipient_phone"] = 1234  # wrong type next to... itself
+    rows[0]["dest_address"] = ["not", "text", ADDRESS]
+    shapes.append({"shipments": rows})
+    rows = _marked(body(1))
+    del rows[0]["created_at"]  # a missing field next to the phone
+    shapes.append({"shipments": rows})
+    rows = _marked(body(1))
+    rows[0]["dest_address"] = ADDRESS + "x" * 400  # too long
+    shapes.append({"shipments": rows})
+    rows = _marked(body(1))
+    rows[0]["recipient_phone"] = PHONE + "\n" + ADDRESS  # control characters
+    shapes.append({"shipments": rows})
+    for shape in shapes:
+        answer = client.post("/predict", json=shape)
+        assert 400 <= answer.status_code < 500, answer.text
+        assert ADDRESS not in answer.text and PHONE not in answer.text
+    truncated = json.dumps({"shipments": _marked(body(1))}).encode()[:-40]
+    answer = client.post("/alerts", content=truncated, headers={"content-type": "application/json"})
+    assert answer.status_code == 400
+    time.sleep(0.5)  # let the worker flush its log
+    text = log.read_text(errors="replace")
+    assert "/predict" in text  # the log is the service's
+    for mark in (ADDRESS, "PII-ADDRESS-MARK", PHONE, "9876-5432"):
+        assert mark not in text, f"{mark!r} reached the service log"
+
+
+@pytest.mark.slow
+def test_fuzzing_the_documented_api_finds_no_server_error(server, tmp_path):
+    client, _ = server
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("schemathesis")),
+            "run",
+            f"{client.base_url}/docs.json",
+            "--url",
+            str(client.base_url),
+            "--checks",
+            "not_a_server_error,status_code_conformance",
+            "--max-examples",
+            "20",
+            "--max-time",
+            "120",
+            "--seed",
+            "7",
+            "--header",
+            f"Authorization: Bearer {TOKEN}",
+            "--request-timeout",
+            "30",
+            "--report-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env={**os.environ, "SCHEMATHESIS_HOOKS": "", "NO_COLOR": "1"},
+    )
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
