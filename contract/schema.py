@@ -268,8 +268,42 @@ NETWORK = TableSchema(
     ),
 )
 
+# What the address features need, derived from the address and phone where they are read
+# (`features.address.address_quality`), for stores that must not keep the text: a shipment
+# with a row here and no address text is scored from these values, the same the text gives.
+ADDRESS_QUALITY_COLUMNS = (
+    "addr_parse_ok",
+    "addr_completeness",
+    "addr_has_unit",
+    "addr_old_style",
+    "addr_road_unknown",
+    "addr_postcode_district_match",
+    "addr_phone_missing",
+    "addr_phone_valid",
+)
+
+ADDRESS_QUALITY = TableSchema(
+    name="address_quality",
+    key=("shipment_id",),
+    columns=(
+        ident("shipment_id", "Parcel whose address and phone these describe."),
+        *(
+            Column(
+                name,
+                "float",
+                "Derived from the address and phone (features/address.py).",
+                True,
+                0,
+                1,
+            )
+            for name in ADDRESS_QUALITY_COLUMNS
+        ),
+    ),
+)
+
 TABLES: dict[str, TableSchema] = {
-    t.name: t for t in (SHIPMENTS, SCAN_EVENTS, WEATHER_DAILY, WEATHER_FORECAST, NETWORK)
+    t.name: t
+    for t in (SHIPMENTS, SCAN_EVENTS, WEATHER_DAILY, WEATHER_FORECAST, NETWORK, ADDRESS_QUALITY)
 }
 
 PII_COLUMNS = tuple(c.name for c in SHIPMENTS.columns if c.pii)

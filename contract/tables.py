@@ -6,7 +6,7 @@ import functools
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ import pandas as pd
 
 from contract.locale import NEUTRAL, Locale
 from contract.schema import (
+    ADDRESS_QUALITY,
     DATE_DTYPE,
     NETWORK,
     SCAN_EVENTS,
@@ -146,6 +147,8 @@ class Tables:
     Attributes:
         locale: Where the data lives (contract/locale.py); `NEUTRAL` (UTC, no holidays) when
             the source declared none.
+        address_quality: Address features derived where the address was read, for shipments
+            stored without it (contract/schema.py); empty when the text is at hand.
     """
 
     shipments: pd.DataFrame
@@ -154,6 +157,7 @@ class Tables:
     weather_forecast: pd.DataFrame
     network: pd.DataFrame
     locale: Locale = NEUTRAL
+    address_quality: pd.DataFrame = field(default_factory=lambda: empty_frame(ADDRESS_QUALITY))
 
     @classmethod
     def empty(cls, locale: Locale = NEUTRAL) -> Tables:

@@ -6,7 +6,10 @@ failed delivery attempts. This module parses the Korean address into its compone
 scores them against the reference gazetteer (`contract.reference.korea`).
 
 The raw address and phone never leave this module: only scores and flags come out, and
-nothing here logs. Sources without addresses (e.g. Olist) give NaN, not zero.
+nothing here logs. Sources without addresses (e.g. Olist) give NaN, not zero. A store that
+must not keep the text keeps `address_quality(shipments)` instead (the contract's
+`address_quality` table); a shipment with such a row and no text is scored from it, with the
+very values the text gave.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from contract.reference.korea import district_of_postcode, districts, road_names
+from contract.schema import ADDRESS_QUALITY_COLUMNS
 from contract.tables import Tables
 from features.family import DONE, STATIC, Family, feature
 from features.series import DAY, Context, DailySeries, lookup, value, windowed
@@ -26,16 +30,8 @@ NAME = "address"
 POSTCODE_DAYS = 90  # failed-attempt history per postcode area needs a longer window
 POSTCODE_PRIOR = 50.0
 
-ADDRESS_FEATURES: tuple[str, ...] = (
-    "addr_parse_ok",
-    "addr_completeness",
-    "addr_has_unit",
-    "addr_old_style",
-    "addr_road_unknown",
-    "addr_postcode_district_match",
-    "addr_phone_missing",
-    "addr_phone_valid",
-)
+# The per-shipment columns: what a store keeps instead of the text (contract/schema.py).
+ADDRESS_FEATURES: tuple[str, ...] = ADDRESS_QUALITY_COLUMNS
 
 # province, then optional city (시) and district (구/군), then a road + building number or a
 # legal dong + lot number (old style), then whatever detail follows.
@@ -172,21 +168,43 @@ def postcode_fail_rate(snap: Snapshots, context: Context) -> np.ndarray:
     return (failed + POSTCODE_PRIOR * g_rate) / (attempts + POSTCODE_PRIOR)
 
 
-def _per_shipment(snap: Snapshots) -> Columns:
-    """Address columns once per shipment (snapshots repeat shipments), spread back."""
+def address_quality(shipments: pd.DataFrame) -> pd.DataFrame:
+    """The contract's `address_quality` rows of shipments: their address columns, by id."""
+    derived = address_features(shipments).reset_index(drop=True)
+    return derived.assign(shipment_id=shipments["shipment_id"].to_numpy())[
+        ["shipment_id", *ADDRESS_FEATURES]
+    ]
+
+
+def _per_shipment(snap: Snapshots, derived: pd.DataFrame) -> Columns:
+    """Address columns once per shipment (snapshots repeat shipments), spread back.
+
+    From the text when there is any; from `derived` (stored address_quality rows) for a
+    shipment that has a row there and neither address nor phone.
+    """
     codes, _ = pd.factorize(snap.position)
     first = np.unique(codes, return_index=True)[1]
-    per_shipment = address_columns(
-        *(
-            np.asarray(snap.column(f), dtype=object)[first]
-            for f in ("dest_address", "dest_postcode", "recipient_phone")
-        )
-    )
+    texts = [
+        np.asarray(snap.column(f), dtype=object)[first]
+        for f in ("dest_address", "dest_postcode", "recipient_phone")
+    ]
+    per_shipment = address_columns(*texts)
+    if len(derived):
+        ids = np.asarray(snap.column("shipment_id"), dtype=object)[first]
+        stored = derived.drop_duplicates("shipment_id").set_index("shipment_id").reindex(ids)
+        no_text = pd.isna(texts[0]) & pd.isna(texts[2])
+        use = no_text & stored[list(ADDRESS_FEATURES)].notna().any(axis=1).to_numpy()
+        for name in ADDRESS_FEATURES:
+            kept = stored[name].to_numpy(dtype=float)
+            per_shipment[name] = np.where(use, kept, per_shipment[name])
     return {name: values[codes] for name, values in per_shipment.items()}
 
 
 def _compute(snap: Snapshots, tables: Tables, context: Context, done: Columns) -> Columns:
-    return {**_per_shipment(snap), "addr_postcode_fail_rate": postcode_fail_rate(snap, context)}
+    return {
+        **_per_shipment(snap, tables.address_quality),
+        "addr_postcode_fail_rate": postcode_fail_rate(snap, context),
+    }
 
 
 FEATURES = (

@@ -30,7 +30,19 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-API_ROUTES = ("/predict", "/alerts", "/model")
+API_ROUTES = (
+    "/predict",
+    "/alerts",
+    "/model",
+    "/shipments",
+    "/events",
+    "/weather",
+    "/network",
+    "/watch",
+    "/at-risk",
+)
+# Routes with a path parameter: (prefix, the route's label).
+PARAM_ROUTES = (("/shipments/", "/shipments/{id}"),)
 OPEN_ROUTES = ("/", "/docs", "/docs.json", "/healthz", "/livez", "/readyz", "/metrics")
 # BentoML's client (bentoml.SyncHTTPClient) reads the API list here.
 CLIENT_ROUTES = ("/schema.json",)
@@ -45,6 +57,9 @@ def route_of(path: str) -> str | None:
         return path
     if path.startswith(ASSET_PREFIX):
         return ASSET_PREFIX
+    for prefix, label in PARAM_ROUTES:
+        if path.startswith(prefix) and "/" not in path[len(prefix) :]:
+            return label
     return None
 
 
@@ -80,7 +95,7 @@ class ApiGuard:
         if route is None:
             await _send_error(send, 404, "no such route; the API is described at /")
             return
-        if route not in API_ROUTES:
+        if route not in API_ROUTES and route not in dict(PARAM_ROUTES).values():
             await self.app(scope, receive, send)
             return
         headers = {k.lower(): v for k, v in scope.get("headers") or []}

@@ -1,26 +1,25 @@
 """Prometheus metrics of the service, made when first used, and the `/metrics` exposition.
 
 The service serves /metrics itself (BentoML's own request metrics label every raw path, so
-random paths would grow them without bound; they are off). Metrics are made lazily, not at
-import, because BentoML sets up Prometheus' multiprocess folder for its workers before it
-starts them: the exposition then sums every worker's files.
+random paths would grow them without bound; they are off). The metrics live in a registry of
+their own, read straight from the worker's memory: the service runs one worker, and this does
+not depend on BentoML's multiprocess folder surviving.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
-    REGISTRY,
     CollectorRegistry,
     Counter,
     Histogram,
     generate_latest,
 )
-from prometheus_client.multiprocess import MultiProcessCollector
+
+REGISTRY = CollectorRegistry()
 
 
 @dataclass(frozen=True)
@@ -38,32 +37,35 @@ def counters() -> Counters:
     """The service's counters (one set per process)."""
     return Counters(
         predictions=Counter(
-            "stallguard_predictions", "Shipments scored, by endpoint.", ["endpoint"]
+            "stallguard_predictions",
+            "Shipments scored, by endpoint.",
+            ["endpoint"],
+            registry=REGISTRY,
         ),
         alerts=Counter(
             "stallguard_alerts_emitted",
             "Alerts the policy emitted and enqueued, by kind.",
             ["kind"],
+            registry=REGISTRY,
         ),
         # Labelled by known route only (serving/guard.py): unknown paths are one "other".
         requests=Counter(
             "stallguard_requests",
             "HTTP requests answered, by route and status.",
             ["route", "status"],
+            registry=REGISTRY,
         ),
         latency=Histogram(
             "stallguard_request_seconds",
             "Time to answer an HTTP request, by route.",
             ["route"],
             buckets=(0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=REGISTRY,
         ),
     )
 
 
 def exposition() -> tuple[bytes, str]:
-    """The current metrics of every worker, in Prometheus' text format, and its media type."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
+    """The service's metrics in Prometheus' text format, and its media type."""
+    counters()  # every series exists from the first scrape on
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -15,7 +15,7 @@ from typing import Any
 
 from swagger_ui_bundle import swagger_ui_path
 
-from serving.guard import API_ROUTES
+from serving.guard import OPEN_ROUTES
 
 ASSETS = Path(str(swagger_ui_path))
 ASSETS_ROUTE = "/docs/assets"
@@ -100,7 +100,10 @@ _ERRORS = {
     "413": "More shipments than STALLGUARD_MAX_BATCH, or a body over STALLGUARD_MAX_BODY_BYTES.",
     "415": "The body is not JSON (content-type: application/json).",
     "422": "Well-formed input that the data contract rejects (names the row and field).",
+    "404": "No such parcel.",
+    "409": "Another watcher pass is running; try again when it ends.",
 }
+_POSTED = ("400", "401", "413", "415", "422")
 
 
 def service_spec(generated: dict[str, Any]) -> dict[str, Any]:
@@ -117,23 +120,29 @@ def service_spec(generated: dict[str, Any]) -> dict[str, Any]:
         components["schemas"].pop(name, None)
     components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
     for route, item in spec["paths"].items():
-        for operation in item.values():
-            if route in API_ROUTES:
+        for method, operation in item.items():
+            if route not in OPEN_ROUTES:
                 operation["security"] = [{"bearer": []}]
-                _document_errors(operation, route)
+                _document_errors(operation, _errors_of(method, route))
             if route in _EXAMPLES and "requestBody" in operation:
                 media = operation["requestBody"]["content"]["application/json"]
                 media["example"] = _EXAMPLES[route]
     return spec
 
 
-def _document_errors(operation: dict[str, Any], route: str) -> None:
+def _errors_of(method: str, route: str) -> tuple[str, ...]:
+    """The 4xx answers an operation can give."""
+    if method == "get":
+        return ("400", "401", "404", "422") if "{" in route else ("400", "401", "422")
+    return (*_POSTED, "409") if route == "/watch" else _POSTED
+
+
+def _document_errors(operation: dict[str, Any], codes: tuple[str, ...]) -> None:
     responses = operation.setdefault("responses", {})
-    for number in (400, 404):  # BentoML's shapes; keys may be numbers or strings
+    for number in (400, 404, 422):  # BentoML's and FastAPI's shapes; numbers or strings
         responses.pop(number, None)
         responses.pop(str(number), None)
-    wanted = ("401",) if route == "/model" else tuple(_ERRORS)
-    for code in wanted:
+    for code in codes:
         responses[code] = {
             "description": _ERRORS[code],
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},

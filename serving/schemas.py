@@ -26,7 +26,8 @@ _PYTHON_TYPE: dict[str, Any] = {
 }
 
 
-def _field(column: Column) -> tuple[Any, Any]:
+def field_of(column: Column) -> tuple[Any, Any]:
+    """The pydantic field of a contract column: its type, bounds and description."""
     kind = _PYTHON_TYPE[column.kind]
     if column.allowed is not None:
         kind = Literal[column.allowed]
@@ -66,12 +67,12 @@ else:
     ScanEventIn = create_model(
         "ScanEventIn",
         __config__=_STRICT,
-        **{c.name: _field(c) for c in SCAN_EVENTS.columns if c.name != "shipment_id"},
+        **{c.name: field_of(c) for c in SCAN_EVENTS.columns if c.name != "shipment_id"},
     )
     ShipmentIn = create_model(
         "ShipmentIn",
         __config__=_STRICT,
-        **{c.name: _field(c) for c in SHIPMENTS.columns if not c.outcome},
+        **{c.name: field_of(c) for c in SHIPMENTS.columns if not c.outcome},
         as_of=(
             AwareDatetime | None,
             Field(

@@ -7,20 +7,22 @@ keeps its own /healthz, /readyz, /livez and /metrics; the OpenAPI page is at / (
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import gc
 import logging
 import threading
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 import bentoml
 import pandas as pd
 from bentoml.exceptions import BentoMLException
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from contract.locale import NEUTRAL
 from serving.alerts import AlertPolicy, AlertStore, Scored, Sender
 from serving.guard import ApiGuard
 from serving.inference import InputError, reasons_of, to_predictions, to_tables
@@ -39,6 +41,26 @@ from serving.schemas import (
     ShipmentIn,
 )
 from serving.settings import SECRETS, Settings
+from serving.watch.api import (
+    AtRiskOut,
+    EventsIn,
+    IngestOut,
+    NetworkIn,
+    NetworkOut,
+    RowOut,
+    ShipmentsIn,
+    ShipmentView,
+    WatchIn,
+    WatchOut,
+    WeatherIn,
+    checked_rows,
+    frame_of,
+    merged,
+    shipments_frame,
+)
+from serving.watch.reads import at_risk_page, network_view, shipment_view
+from serving.watch.store import StateStore
+from serving.watch.watcher import WatchBusy, Watcher
 
 log = logging.getLogger("stallguard.serving")
 
@@ -86,6 +108,22 @@ def docs_spec() -> JSONResponse:
 
 
 @functools.cache
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _scan_key(row: dict[str, Any]) -> str:
+    return f"{str(row.get('shipment_id', '?'))[:64]}@{str(row.get('event_time', '?'))[:40]}"
+
+
+def _weather_key(row: dict[str, Any]) -> str:
+    return str(row.get("region", "?"))[:64]
+
+
+def _location_key(row: dict[str, Any]) -> str:
+    return str(row.get("location_id", "?"))[:64]
+
+
 def _spec() -> dict[str, Any]:
     return service_spec(Stallguard.openapi_spec.asdict())  # type: ignore[attr-defined]
 
@@ -131,6 +169,28 @@ class Stallguard:
                 target=sender.run, args=(self._stop,), name="stallguard-sender", daemon=True
             )
             self._sender.start()
+        self.state = StateStore(
+            settings.secret("state_url") or "",
+            settings.secret("pii_key"),
+            context.locale if context is not None else NEUTRAL,
+        )
+        self.watcher = Watcher(
+            self.state,
+            self.model.predictor,
+            self.model.label,
+            self.store,
+            self.policy,
+            self.messages,
+        )
+        self._clock: threading.Thread | None = None
+        if settings.watch_every > 0:
+            self._clock = threading.Thread(
+                target=self._watch_on_a_clock,
+                args=(settings.watch_every,),
+                name="stallguard-watch",
+                daemon=True,
+            )
+            self._clock.start()
         # The model and its context are ~400k long-lived objects: left in the collected
         # generations, every full garbage collection walks them (220 ms here) in a request.
         gc.collect()
@@ -139,10 +199,114 @@ class Stallguard:
 
     @bentoml.on_shutdown
     def stop_sender(self) -> None:
-        """Let the sender finish its current delivery, then stop."""
+        """Let the sender and the watcher finish what they are doing, then stop."""
         self._stop.set()
-        if self._sender is not None:
-            self._sender.join(timeout=10)
+        for thread in (self._sender, self._clock):
+            if thread is not None:
+                thread.join(timeout=10)
+
+    def _watch_on_a_clock(self, every: float) -> None:
+        while not self._stop.wait(every):
+            try:
+                self.watcher.run_pass()
+            except WatchBusy:
+                log.info("watch pass skipped: another process is running one")
+            except Exception as exc:  # the next pass tries again; the store keeps the work
+                log.error("watch pass failed: %s", type(exc).__name__)
+
+    # --- the live watch: ingestion ----------------------------------------------------------
+
+    @web.post("/shipments")
+    def ingest_shipments(self, body: ShipmentsIn) -> IngestOut:
+        """New parcels and changes to them (upsert by shipment_id), one result per row."""
+        frame, where, failed = shipments_frame(body.shipments)
+        results = self.state.put_shipments(frame, _now())
+        return merged(len(body.shipments), where, results, failed)
+
+    @web.post("/events")
+    def ingest_events(self, body: EventsIn) -> IngestOut:
+        """Scans in any order: a repeat is a duplicate; one for an unknown parcel is rejected."""
+        valid, where, failed = checked_rows("scan_events", body.events, _scan_key)
+        results = self.state.put_events(frame_of("scan_events", valid), _now())
+        return merged(len(body.events), where, results, failed)
+
+    @web.post("/weather")
+    def ingest_weather(self, body: WeatherIn) -> IngestOut:
+        """Daily observations and forecasts by region (results: observations, then forecasts)."""
+        out: list[RowOut] = []
+        for table, rows in (
+            ("weather_daily", body.observations),
+            ("weather_forecast", body.forecasts),
+        ):
+            valid, where, failed = checked_rows(table, rows, _weather_key)
+            results = self.state.put_table(table, frame_of(table, valid))
+            out.extend(merged(len(rows), where, results, failed).results)
+        return IngestOut(results=out)
+
+    @web.post("/network")
+    def ingest_network(self, body: NetworkIn) -> IngestOut:
+        """Hubs and terminals with their daily capacities (upsert by location_id)."""
+        valid, where, failed = checked_rows("network", body.locations, _location_key)
+        results = self.state.put_table("network", frame_of("network", valid))
+        return merged(len(body.locations), where, results, failed)
+
+    # --- the live watch: passes and reads ---------------------------------------------------
+
+    @web.post("/watch")
+    def watch(self, body: WatchIn) -> WatchOut:
+        """Run a watcher pass now (or as of `as_of`: a replay's clock)."""
+        as_of = None if body.as_of is None else pd.Timestamp(body.as_of)
+        try:
+            result = self.watcher.run_pass(as_of)
+        except WatchBusy as err:
+            raise HTTPException(409, str(err)) from None
+        return WatchOut(
+            as_of=result.as_of.to_pydatetime(),
+            scored=result.scored,
+            at_risk=result.at_risk,
+            alerts=result.alerts,
+        )
+
+    @web.get("/shipments/{shipment_id}")
+    def shipment(self, shipment_id: str, lang: Lang = "en") -> ShipmentView:
+        """A parcel: risk, ETA window, reasons, promise, scans and its prediction history."""
+        found = shipment_view(self.state, shipment_id, lang)
+        if found is None:
+            raise HTTPException(404, f"no parcel {shipment_id[:64]!r} is being watched")
+        return found
+
+    @web.get("/at-risk")
+    def at_risk(
+        self,
+        region: str | None = None,
+        location: str | None = None,
+        reason: str | None = None,
+        min_risk: Annotated[float, Query(ge=0, le=1)] = 0.0,
+        overdue: bool | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        cursor: str | None = None,
+        lang: Lang = "en",
+    ) -> AtRiskOut:
+        """Parcels in flight, highest risk first, filtered; page on with `next_cursor`."""
+        try:
+            return at_risk_page(
+                self.state,
+                lang,
+                region=region,
+                location=location,
+                reason=reason,
+                min_risk=min_risk,
+                overdue=overdue,
+                limit=limit,
+                cursor=cursor,
+            )
+        except ValueError as err:
+            raise HTTPException(400, str(err)) from None
+
+    @web.get("/network")
+    def network(self) -> NetworkOut:
+        """Per hub and terminal: parcels in flight there and at risk, against capacity."""
+        return network_view(self.state)
 
     @bentoml.api(route="/predict", input_spec=PredictRequest)
     def predict(self, shipments: list[ShipmentIn], lang: Lang = "en") -> PredictResponse:

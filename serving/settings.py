@@ -16,10 +16,11 @@ from training.config import REGISTERED_MODEL, TrackingConfig
 
 DEFAULT_MODEL_URI = "models:/stallguard@champion"
 DEFAULT_OUTBOX_URL = "sqlite:///data/outbox.db"
+DEFAULT_STATE_URL = "sqlite:///data/state.db"
 
 
 # The fields whose values never appear in a log line (serving/redaction.py masks them).
-SECRETS = ("api_token", "outbox_url", "webhook_url", "webhook_token")
+SECRETS = ("api_token", "outbox_url", "state_url", "pii_key", "webhook_url", "webhook_token")
 
 
 class SettingsError(ValueError):
@@ -38,6 +39,10 @@ class Settings(BaseSettings):
         max_body_bytes: Largest request body, counted before it is parsed.
         api_token: Bearer token required on the API routes; None: no auth.
         outbox_url: SQLAlchemy URL of the alert state and outbox.
+        state_url: SQLAlchemy URL of the live watch's state (shipments, scans, predictions).
+        pii_key: Key of the keyed hash kept instead of an address and phone; None: no hash.
+        watch_every: Seconds between the service's own watcher passes; 0: passes only on
+            demand (POST /watch, `stallguard watch --once`, a replay).
         webhook_url: Where alerts are delivered (the in-service sender, `stallguard notify`);
             None in the service: leave them in the outbox for a `stallguard notify` worker.
         webhook_token: Bearer token sent to the webhook.
@@ -62,6 +67,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(10_000_000, ge=1_024)
     api_token: SecretStr | None = None
     outbox_url: SecretStr = SecretStr(DEFAULT_OUTBOX_URL)
+    state_url: SecretStr = SecretStr(DEFAULT_STATE_URL)
+    pii_key: SecretStr | None = None
+    watch_every: float = Field(300.0, ge=0)
     webhook_url: SecretStr | None = None
     webhook_token: SecretStr | None = None
     alert_enter: float = Field(0.6, ge=0, le=1)

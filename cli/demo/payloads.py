@@ -50,3 +50,12 @@ def _json(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalar
         return value.item()
     return value
+
+
+def table_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of a canonical table as JSON-ready dicts (the ingestion API's row shape)."""
+    columns = list(frame.columns)
+    return [
+        {c: _json(v) for c, v in zip(columns, values, strict=True)}
+        for values in frame.itertuples(index=False, name=None)
+    ]

@@ -3,8 +3,7 @@
 The tables below are the head of the migrations in serving/alerts/migrations/versions/;
 `upgrade` runs whatever a database is missing, when a store first connects. A database made
 before migrations existed (tables, no version table) is stamped at the first revision, then
-upgraded. Concurrent first connections are safe: SQLite transactions take the write lock up
-front, and PostgreSQL takes an advisory lock.
+upgraded (serving/database.py).
 """
 
 from __future__ import annotations
@@ -12,14 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.engine import Engine
+
+from serving.database import upgrade as migrate
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "alert_schema_version"
-# Any fixed number: the PostgreSQL advisory lock that serialises upgrades.
-_UPGRADE_LOCK = 0x5747_4F42
 
 metadata = sa.MetaData()
 
@@ -58,13 +55,4 @@ outbox = sa.Table(
 
 def upgrade(engine: Engine) -> None:
     """Bring the database at `engine` to the head revision (a no-op when it is there)."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
-        config.attributes["connection"] = conn
-        tables = set(sa.inspect(conn).get_table_names())
-        if "outbox" in tables and VERSION_TABLE not in tables:
-            command.stamp(config, "0001")
-        command.upgrade(config, "head")
+    migrate(engine, MIGRATIONS, VERSION_TABLE, legacy=("outbox", "0001"))

@@ -16,21 +16,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.pool import StaticPool
 
 from serving.alerts.policy import (
     Alert,
@@ -43,6 +38,7 @@ from serving.alerts.policy import (
     utc,
 )
 from serving.alerts.schema import alert_state, outbox, upgrade
+from serving.database import make_engine
 
 PENDING, DELIVERED, PARKED, DEAD = "pending", "delivered", "parked", "dead"
 STATUSES = (PENDING, DELIVERED, PARKED, DEAD)
@@ -140,43 +136,9 @@ class AlertStore:
         """The engine, created with the tables on first use."""
         with self._lock:
             if self._engine is None:
-                self._engine = self._create_engine()
+                self._engine = make_engine(self.url)
                 upgrade(self._engine)
             return self._engine
-
-    def _create_engine(self) -> Engine:
-        url = sa.make_url(self.url)
-        if url.get_backend_name() != "sqlite":
-            return sa.create_engine(url, pool_pre_ping=True)
-        database = url.database or ""
-        memory = database in ("", ":memory:") or "mode=memory" in str(url)
-        if memory:
-            # One shared connection: each new connection would be a new, empty database.
-            engine = sa.create_engine(
-                url, poolclass=StaticPool, connect_args={"check_same_thread": False}
-            )
-        else:
-            if not database.startswith("file:"):
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(url)
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            # Let SQLAlchemy's "begin" event below start transactions, not the driver, which
-            # would begin lazily (DEFERRED) and fail instead of waiting on a lock upgrade.
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-            if not memory:
-                # WAL: the sender reads while the service writes, and vice versa.
-                _use_wal(cursor)
-            cursor.close()
-
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-        return engine
 
     def close(self) -> None:
         """Close the database connections (the store reconnects on next use)."""
@@ -509,22 +471,3 @@ def _row(r: Any) -> OutboxRow:
         last_error=r.last_error,
         queued_at=_aware(r.queued_at) or created,
     )
-
-
-def _use_wal(cursor: Any, attempts: int = 50) -> None:
-    """Switch a SQLite file to WAL, waiting while another connection holds it.
-
-    The mode is stored in the file, so only the first connections to a new file switch it;
-    switching needs an exclusive lock that SQLite's busy timeout does not wait for, so two
-    processes opening a new outbox at once retry here instead of failing.
-    """
-    for attempt in range(attempts):
-        if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
-            return
-        try:
-            cursor.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.05 * (attempt + 1))

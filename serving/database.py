@@ -1,0 +1,120 @@
+"""The service's SQL databases (alert outbox, watch state): engines and Alembic upgrades.
+
+Any SQLAlchemy URL works; SQLite (the default) and PostgreSQL are tested. Several processes
+share a SQLite file (the service, `stallguard notify`, `stallguard watch`), so it runs in WAL
+mode with a busy timeout, and every transaction takes the write lock up front (BEGIN
+IMMEDIATE) so two writers queue instead of failing on a lock upgrade. Timestamps are stored
+as naive UTC.
+
+Schemas are migrated with Alembic when a store first connects (`upgrade`): each store keeps
+its revisions in a `migrations/` folder and its own version table.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
+
+# Milliseconds a SQLite connection waits for another process's write lock before failing.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Any fixed number: the PostgreSQL advisory lock that serialises upgrades.
+_UPGRADE_LOCK = 0x5747_4F42
+
+
+def make_engine(url_text: str) -> Engine:
+    """An engine for `url_text`; for a SQLite file, its folder is created and WAL is on."""
+    url = sa.make_url(url_text)
+    # hide_parameters: an error message never carries the values of a statement.
+    if url.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    database = url.database or ""
+    memory = database in ("", ":memory:") or "mode=memory" in str(url)
+    if memory:
+        # One shared connection: each new connection would be a new, empty database.
+        engine = sa.create_engine(
+            url,
+            poolclass=StaticPool,
+            connect_args={"check_same_thread": False},
+            hide_parameters=True,
+        )
+    else:
+        if not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, hide_parameters=True)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below start transactions, not the driver, which
+        # would begin lazily (DEFERRED) and fail instead of waiting on a lock upgrade.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        if not memory:
+            # WAL: one process reads while another writes.
+            _use_wal(cursor)
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def upgrade(
+    engine: Engine,
+    migrations: Path,
+    version_table: str,
+    legacy: tuple[str, str] | None = None,
+) -> None:
+    """Bring the database to the head revision of `migrations` (a no-op when it is there).
+
+    Args:
+        engine: The database.
+        migrations: The store's Alembic folder (env.py and versions/).
+        version_table: Where the store records its revision.
+        legacy: (table, revision): a database holding `table` but no version table was made
+            before migrations existed, at `revision`; it is stamped there first.
+
+    Concurrent first connections are safe: SQLite transactions take the write lock up front,
+    and PostgreSQL takes an advisory lock.
+    """
+    config = Config()
+    config.set_main_option("script_location", str(migrations))
+    config.attributes["version_table"] = version_table
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
+        config.attributes["connection"] = conn
+        tables = set(sa.inspect(conn).get_table_names())
+        if legacy is not None and legacy[0] in tables and version_table not in tables:
+            command.stamp(config, legacy[1])
+        command.upgrade(config, "head")
+
+
+def _use_wal(cursor: Any, attempts: int = 50) -> None:
+    """Switch a SQLite file to WAL, waiting while another connection holds it.
+
+    The mode is stored in the file, so only the first connections to a new file switch it;
+    switching needs an exclusive lock that SQLite's busy timeout does not wait for, so two
+    processes opening a new database at once retry here instead of failing.
+    """
+    for attempt in range(attempts):
+        if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))

@@ -1,0 +1,1 @@
+"""Alembic migrations of the watch state store (serving/watch/schema.py is the head)."""

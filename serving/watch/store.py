@@ -1,0 +1,507 @@
+"""The watch's state: what was ingested, what was predicted, and who runs the next pass.
+
+Ingestion takes rows that already passed the contract (the API's row models, or batch
+validation for `stallguard ingest`) and answers one `RowResult` per row, in order:
+`accepted` (new or changed), `duplicate` (already stored as it is), or `rejected` (with the
+reason; a scan for a shipment the store does not know, for one). A shipment's address and
+phone are reduced at ingest to the address features and a keyed hash (serving/watch/schema.py).
+A DELIVERED scan sets the shipment's outcome, which later passes' histories learn from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from contract.locale import NEUTRAL, Locale
+from contract.schema import (
+    ADDRESS_QUALITY_COLUMNS,
+    NETWORK,
+    SCAN_EVENTS,
+    SHIPMENTS,
+    WEATHER_DAILY,
+    WEATHER_FORECAST,
+)
+from contract.tables import Tables, conform
+from features.address import address_quality
+from serving.database import make_engine
+from serving.watch import schema
+from serving.watch.schema import (
+    network,
+    prediction_log,
+    predictions,
+    scan_events,
+    shipments,
+    watch_lease,
+    watch_passes,
+    weather_daily,
+    weather_forecast,
+)
+
+ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
+DEFAULT_URL = "sqlite:///data/state.db"
+CHUNK = 500  # keys per IN list: under every backend's bound-parameter limit
+PII = ("dest_address", "recipient_phone")
+_STORED = [c.name for c in SHIPMENTS.columns if c.name not in PII]
+
+
+@dataclass(frozen=True)
+class RowResult:
+    """What became of one ingested row.
+
+    Attributes:
+        key: The row's key (shipment id; for a scan, shipment id, time and type).
+        status: accepted, duplicate or rejected.
+        error: Why it was rejected (never its values).
+    """
+
+    key: str
+    status: str
+    error: str | None = None
+
+
+def _db_time(values: pd.Series) -> list[dt.datetime | None]:
+    """Naive UTC datetimes (what every backend stores), None for missing."""
+    out = pd.to_datetime(values, utc=True).dt.tz_localize(None)
+    return [None if pd.isna(v) else v.to_pydatetime() for v in out]
+
+
+def _records(
+    frame: pd.DataFrame, times: Iterable[str] = (), dates: Iterable[str] = ()
+) -> list[dict[str, Any]]:
+    """Rows as plain Python values for SQL: NaN -> None, times naive UTC, categories text."""
+    converted: dict[str, list[Any]] = {}
+    for name in times:
+        if name in frame:
+            converted[name] = _db_time(frame[name])
+    for name in dates:
+        if name in frame:
+            converted[name] = [None if pd.isna(v) else pd.Timestamp(v).date() for v in frame[name]]
+    rest = frame.drop(columns=list(converted))
+    records = rest.astype(object).where(rest.notna(), None).to_dict("records")
+    for name, values in converted.items():
+        for record, value in zip(records, values, strict=True):
+            record[name] = value
+    return records
+
+
+def scan_key(shipment_id: str, event_time: pd.Timestamp, event_type: str, location: Any) -> str:
+    """The identity of a scan: the same scan sent twice is one row."""
+    text = "\x1f".join(
+        [shipment_id, pd.Timestamp(event_time).isoformat(), event_type, str(location or "")]
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+class StateStore:
+    """The watch's state in a SQL database (SQLite by default; PostgreSQL in production).
+
+    Args:
+        url: SQLAlchemy URL (STALLGUARD_STATE_URL).
+        pii_key: Key of the contact hash (STALLGUARD_PII_KEY); None: no hash is kept.
+        locale: The locale of the data the watch serves (its holidays and local days).
+    """
+
+    def __init__(
+        self, url: str = DEFAULT_URL, pii_key: str | None = None, locale: Locale = NEUTRAL
+    ) -> None:
+        self.url = url
+        self.locale = locale
+        self._pii_key = pii_key.encode() if pii_key else None
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def engine(self) -> Engine:
+        """The engine; the schema is migrated on first use."""
+        with self._lock:
+            if self._engine is None:
+                self._engine = make_engine(self.url)
+                schema.upgrade(self._engine)
+            return self._engine
+
+    def close(self) -> None:
+        """Close the connections (the store reconnects on next use)."""
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # --- ingestion ----------------------------------------------------------------------------
+
+    def put_shipments(self, frame: pd.DataFrame, now: dt.datetime) -> list[RowResult]:
+        """Insert new shipments and update changed ones (promise changes, outcomes).
+
+        `frame` holds contract-valid shipment rows (canonical dtypes; address and phone as
+        read). The text is reduced here and never stored.
+        """
+        if frame.empty:
+            return []
+        frame = frame.reset_index(drop=True)
+        rows = frame[_STORED].copy()
+        quality = address_quality(frame)
+        for name in ADDRESS_QUALITY_COLUMNS:
+            rows[name] = quality[name].to_numpy()
+        rows["contact_hash"] = self._contact_hashes(frame)
+        records = _records(rows, ("created_at", "promised_at", "delivered_at"))
+        for record in records:
+            record["content_hash"] = _digest(record)
+            record["updated_at"] = now.astimezone(dt.UTC).replace(tzinfo=None)
+        results: list[RowResult] = []
+        with self._transaction() as conn:
+            ids = [r["shipment_id"] for r in records]
+            known = self._existing(conn, shipments.c.shipment_id, shipments.c.content_hash, ids)
+            inserts: dict[str, dict[str, Any]] = {}
+            updates: dict[str, dict[str, Any]] = {}
+            for record in records:  # in order: a later row for the same parcel wins
+                sid = record["shipment_id"]
+                if known.get(sid) == record["content_hash"]:
+                    results.append(RowResult(sid, DUPLICATE))
+                    continue
+                if sid in known or sid in updates:
+                    updates[sid] = record
+                elif sid in inserts:
+                    inserts[sid] = record
+                else:
+                    inserts[sid] = record
+                known[sid] = record["content_hash"]
+                results.append(RowResult(sid, ACCEPTED))
+            if inserts:
+                conn.execute(shipments.insert(), list(inserts.values()))
+            for sid, record in updates.items():
+                conn.execute(
+                    shipments.update().where(shipments.c.shipment_id == sid).values(**record)
+                )
+        return results
+
+    def put_events(self, frame: pd.DataFrame, now: dt.datetime) -> list[RowResult]:
+        """Insert scans (in any order); a scan already stored is a duplicate.
+
+        A scan for a shipment the store does not hold is rejected. A DELIVERED scan sets its
+        shipment's `delivered_at` and `final_status` (the first delivery wins).
+        """
+        if frame.empty:
+            return []
+        frame = frame.reset_index(drop=True)
+        keys = [
+            scan_key(s, t, str(e), loc)
+            for s, t, e, loc in zip(
+                frame["shipment_id"],
+                frame["event_time"],
+                frame["event_type"].astype(str),
+                frame["location_id"].astype(object),
+                strict=True,
+            )
+        ]
+        labels = [
+            f"{s}@{pd.Timestamp(t).isoformat()}:{e}"
+            for s, t, e in zip(
+                frame["shipment_id"], frame["event_time"], frame["event_type"], strict=True
+            )
+        ]
+        records = _records(frame[[c.name for c in SCAN_EVENTS.columns]], ("event_time",))
+        results: list[RowResult] = []
+        with self._transaction() as conn:
+            known = self._existing(
+                conn,
+                shipments.c.shipment_id,
+                shipments.c.shipment_id,
+                frame["shipment_id"].unique(),
+            )
+            stored = self._existing(conn, scan_events.c.event_key, scan_events.c.event_key, keys)
+            fresh: list[dict[str, Any]] = []
+            seen: set[str] = set()
+            for key, label, record in zip(keys, labels, records, strict=True):
+                if record["shipment_id"] not in known:
+                    results.append(RowResult(label, REJECTED, "unknown shipment_id"))
+                elif key in stored or key in seen:
+                    results.append(RowResult(label, DUPLICATE))
+                else:
+                    seen.add(key)
+                    fresh.append(
+                        {**record, "event_key": key, "ingested_at": now.replace(tzinfo=None)}
+                    )
+                    results.append(RowResult(label, ACCEPTED))
+            if fresh:
+                conn.execute(scan_events.insert(), fresh)
+                self._set_outcomes(conn, [r for r in fresh if r["event_type"] == "DELIVERED"])
+        return results
+
+    def put_table(self, name: str, frame: pd.DataFrame) -> list[RowResult]:
+        """Upsert weather observations, forecasts or network locations by their keys."""
+        table, contract = {
+            "weather_daily": (weather_daily, WEATHER_DAILY),
+            "weather_forecast": (weather_forecast, WEATHER_FORECAST),
+            "network": (network, NETWORK),
+        }[name]
+        if frame.empty:
+            return []
+        frame = frame.reset_index(drop=True)
+        times = [c.name for c in contract.columns if c.kind == "timestamp"]
+        dates = [c.name for c in contract.columns if c.kind == "date"]
+        records = _records(frame[[c.name for c in contract.columns]], times, dates)
+        results = []
+        with self._transaction() as conn:
+            for record in records:
+                where = [table.c[k] == record[k] for k in contract.key]
+                done = conn.execute(table.update().where(*where).values(**record))
+                if done.rowcount == 0:
+                    conn.execute(table.insert().values(**record))
+                results.append(RowResult(":".join(str(record[k]) for k in contract.key), ACCEPTED))
+        return results
+
+    def _set_outcomes(self, conn: Connection, delivered: list[dict[str, Any]]) -> None:
+        for record in delivered:
+            conn.execute(
+                shipments.update()
+                .where(
+                    shipments.c.shipment_id == record["shipment_id"],
+                    sa.or_(
+                        shipments.c.delivered_at.is_(None),
+                        shipments.c.delivered_at > record["event_time"],
+                    ),
+                )
+                .values(delivered_at=record["event_time"], final_status="DELIVERED")
+            )
+
+    @staticmethod
+    def _existing(
+        conn: Connection, key: sa.Column[Any], value: sa.Column[Any], keys: Iterable[Any]
+    ) -> dict[Any, Any]:
+        wanted = list(dict.fromkeys(keys))
+        found: dict[Any, Any] = {}
+        for start in range(0, len(wanted), CHUNK):
+            chunk = wanted[start : start + CHUNK]
+            found.update(dict(conn.execute(sa.select(key, value).where(key.in_(chunk))).all()))
+        return found
+
+    def _contact_hashes(self, frame: pd.DataFrame) -> list[str | None]:
+        if self._pii_key is None:
+            return [None] * len(frame)
+        out: list[str | None] = []
+        for address, phone in zip(frame["dest_address"], frame["recipient_phone"], strict=True):
+            parts = [v if isinstance(v, str) else "" for v in (address, phone)]
+            text = "\x1f".join(parts)
+            out.append(hmac.new(self._pii_key, text.encode("utf-8"), hashlib.sha256).hexdigest())
+        return out
+
+    # --- what the watcher reads and writes ----------------------------------------------------
+
+    def tables(self, as_of: pd.Timestamp) -> Tables:
+        """The canonical tables as known at `as_of` (scans up to it), address text-free."""
+        when = as_of.tz_convert("UTC").tz_localize(None).to_pydatetime()
+        with self._transaction() as conn:
+            ships = pd.read_sql(sa.select(shipments).where(shipments.c.created_at <= when), conn)
+            events = pd.read_sql(
+                sa.select(*(scan_events.c[c.name] for c in SCAN_EVENTS.columns)).where(
+                    scan_events.c.event_time <= when
+                ),
+                conn,
+            )
+            daily = pd.read_sql(sa.select(weather_daily), conn)
+            forecast = pd.read_sql(sa.select(weather_forecast), conn)
+            places = pd.read_sql(sa.select(network), conn)
+        # An outcome after as_of was not known then.
+        later = ships["delivered_at"].notna() & (pd.to_datetime(ships["delivered_at"]) > when)
+        ships.loc[later, ["delivered_at", "final_status"]] = None
+        quality = ships[["shipment_id", *ADDRESS_QUALITY_COLUMNS]]
+        return Tables(
+            shipments=conform(ships.assign(dest_address=None, recipient_phone=None), SHIPMENTS),
+            scan_events=conform(events, SCAN_EVENTS),
+            weather_daily=conform(daily, WEATHER_DAILY),
+            weather_forecast=conform(forecast, WEATHER_FORECAST),
+            network=conform(places, NETWORK),
+            locale=self.locale,
+            address_quality=quality.reset_index(drop=True),
+        )
+
+    def write_predictions(
+        self, frame: pd.DataFrame, as_of: pd.Timestamp, label: str, last_scans: pd.DataFrame
+    ) -> None:
+        """Make `frame` (the scored parcels as of `as_of`) current, and log it.
+
+        `last_scans`: each parcel's latest scan by then (indexed by shipment id), kept with
+        the current prediction for the at-risk list and the network view.
+        """
+        if frame.empty:
+            return
+        last = last_scans.reindex(frame["shipment_id"])
+        last_times = _db_time(last["event_time"])
+        promised = _db_time(frame["promised_at"])
+        texts = {
+            "dest_region": [_text(v) for v in frame["dest_region"]],
+            "top_reason": [_text(v) for v in frame["reason_1"]],
+            **{
+                f"last_{c}": [_text(v) for v in last[c]]
+                for c in ("event_type", "location_id", "region")
+            },
+        }
+        when = as_of.tz_convert("UTC").tz_localize(None).to_pydatetime()
+        reasons = [
+            json.dumps([[c, round(float(s), 4)] for c, s in pairs if isinstance(c, str)])
+            for pairs in zip(
+                *(
+                    zip(frame[f"reason_{k}"], frame[f"reason_{k}_share"], strict=True)
+                    for k in (1, 2, 3)
+                ),
+                strict=True,
+            )
+        ]
+        etas = {name: _db_time(frame[name]) for name in ("eta_p10", "eta_p50", "eta_p90")}
+        logged = [
+            {
+                "shipment_id": sid,
+                "as_of": when,
+                "model_version": label,
+                "risk": float(risk),
+                "eta_p10": etas["eta_p10"][i],
+                "eta_p50": etas["eta_p50"][i],
+                "eta_p90": etas["eta_p90"][i],
+                "reasons": reasons[i],
+            }
+            for i, (sid, risk) in enumerate(zip(frame["shipment_id"], frame["risk"], strict=True))
+        ]
+        flagged = frame["at_risk"].to_numpy(dtype=bool)
+        ids = [r["shipment_id"] for r in logged]
+        with self._transaction() as conn:
+            first = self._existing(
+                conn, predictions.c.shipment_id, predictions.c.first_flagged_at, ids
+            )
+            for start in range(0, len(ids), CHUNK):
+                conn.execute(
+                    predictions.delete().where(
+                        predictions.c.shipment_id.in_(ids[start : start + CHUNK])
+                    )
+                )
+            conn.execute(
+                predictions.insert(),
+                [
+                    {
+                        **row,
+                        "at_risk": bool(flagged[i]),
+                        "first_flagged_at": first.get(row["shipment_id"])
+                        or (when if flagged[i] else None),
+                        "promised_at": promised[i],
+                        "last_event_time": last_times[i],
+                        **{name: values[i] for name, values in texts.items()},
+                    }
+                    for i, row in enumerate(logged)
+                ],
+            )
+            try:
+                with conn.begin_nested():
+                    conn.execute(prediction_log.insert(), logged)
+            except IntegrityError:  # this pass's as_of was logged before (a re-run)
+                pass
+
+    def record_pass(
+        self, as_of: pd.Timestamp, context_as_of: pd.Timestamp, scored: int, alerts: int, label: str
+    ) -> None:
+        """Note a finished pass (lookups answer "as of" the latest)."""
+        when = as_of.tz_convert("UTC").tz_localize(None).to_pydatetime()
+        row = {
+            "as_of": when,
+            "context_as_of": context_as_of.tz_convert("UTC").tz_localize(None).to_pydatetime(),
+            "finished_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            "scored": scored,
+            "alerts": alerts,
+            "model_version": label,
+        }
+        with self._transaction() as conn:
+            conn.execute(watch_passes.delete().where(watch_passes.c.as_of == when))
+            conn.execute(watch_passes.insert().values(**row))
+
+    def acquire(self, owner: str, now: dt.datetime, ttl_s: float) -> bool:
+        """Take the pass lease for `ttl_s` seconds if nobody else holds it; True if taken."""
+        when = now.astimezone(dt.UTC).replace(tzinfo=None)
+        until = when + dt.timedelta(seconds=ttl_s)
+        with self._transaction() as conn:
+            taken = conn.execute(
+                watch_lease.update()
+                .where(
+                    watch_lease.c.name == "watch",
+                    sa.or_(watch_lease.c.until <= when, watch_lease.c.owner == owner),
+                )
+                .values(owner=owner, until=until)
+            ).rowcount
+            if taken:
+                return True
+            exists = conn.execute(
+                sa.select(watch_lease.c.owner).where(watch_lease.c.name == "watch")
+            ).first()
+            if exists is not None:
+                return False
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        watch_lease.insert().values(name="watch", owner=owner, until=until)
+                    )
+            except IntegrityError:
+                return False
+            return True
+
+    def release(self, owner: str) -> None:
+        """Give the pass lease back (only if `owner` holds it)."""
+        with self._transaction() as conn:
+            conn.execute(
+                watch_lease.delete().where(
+                    watch_lease.c.name == "watch", watch_lease.c.owner == owner
+                )
+            )
+
+    def last_pass(self) -> dict[str, Any] | None:
+        """The latest finished pass (as_of, context_as_of, scored, alerts, model_version)."""
+        with self._transaction() as conn:
+            row = conn.execute(
+                sa.select(watch_passes).order_by(watch_passes.c.as_of.desc()).limit(1)
+            ).first()
+        return None if row is None else dict(row._mapping)
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table (shipments, scans, predictions, log), for progress and tests."""
+        with self._transaction() as conn:
+            return {
+                t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one())
+                for t in (shipments, scan_events, predictions, prediction_log)
+            }
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) else str(value)
+
+
+def _digest(record: dict[str, Any]) -> str:
+    text = json.dumps(record, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+__all__ = [
+    "ACCEPTED",
+    "DUPLICATE",
+    "REJECTED",
+    "RowResult",
+    "StateStore",
+]
