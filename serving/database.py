@@ -13,9 +13,12 @@ its revisions in a `migrations/` folder and its own version table.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import sqlalchemy as sa
 from alembic import command
@@ -99,6 +102,76 @@ def upgrade(
         if legacy is not None and legacy[0] in tables and version_table not in tables:
             command.stamp(config, legacy[1])
         command.upgrade(config, "head")
+
+
+class Database:
+    """A store's connection to its database: made, and migrated, on first use.
+
+    Building one never touches the disk; the first query creates the engine (and a SQLite
+    file's folder) and brings the schema to the head of `migrations`.
+
+    Args:
+        url: SQLAlchemy URL.
+        migrations: The store's Alembic folder.
+        version_table: Where the store records its revision.
+        legacy: See `upgrade`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        migrations: Path,
+        version_table: str,
+        legacy: tuple[str, str] | None = None,
+    ) -> None:
+        self.url = url
+        self._migrations = (migrations, version_table, legacy)
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def engine(self) -> Engine:
+        """The engine; the schema is migrated on first use."""
+        with self._lock:
+            if self._engine is None:
+                engine = make_engine(self.url)
+                migrations, version_table, legacy = self._migrations
+                upgrade(engine, migrations, version_table, legacy)
+                self._engine = engine
+            return self._engine
+
+    def close(self) -> None:
+        """Close the connections (the store reconnects on next use)."""
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+
+def run_migrations(metadata: sa.MetaData) -> None:
+    """The body of a store's Alembic env.py: migrate on the connection `upgrade` passes in."""
+    from alembic import context
+
+    connection = context.config.attributes["connection"]
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters by copying
+        version_table=context.config.attributes["version_table"],
+    )
+    with context.begin_transaction():
+        context.run_migrations()
 
 
 def _use_wal(cursor: Any, attempts: int = 50) -> None:

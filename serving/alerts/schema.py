@@ -1,9 +1,9 @@
 """The alert state and outbox tables, and bringing a database up to them with Alembic.
 
 The tables below are the head of the migrations in serving/alerts/migrations/versions/;
-`upgrade` runs whatever a database is missing, when a store first connects. A database made
-before migrations existed (tables, no version table) is stamped at the first revision, then
-upgraded (serving/database.py).
+the store runs whatever a database is missing when it first connects; one made before
+migrations existed (tables, no version table) is stamped at the first revision, then upgraded
+(serving/database.py).
 """
 
 from __future__ import annotations
@@ -11,9 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-
-from serving.database import upgrade as migrate
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "alert_schema_version"
@@ -51,8 +48,3 @@ outbox = sa.Table(
     sa.Column("queued_at", sa.DateTime(), nullable=False),
     sa.Index("ix_outbox_due", "status", "next_attempt_at"),
 )
-
-
-def upgrade(engine: Engine) -> None:
-    """Bring the database at `engine` to the head revision (a no-op when it is there)."""
-    migrate(engine, MIGRATIONS, VERSION_TABLE, legacy=("outbox", "0001"))

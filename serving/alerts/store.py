@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from serving.alerts.policy import (
@@ -37,8 +35,8 @@ from serving.alerts.policy import (
     possible_keys,
     utc,
 )
-from serving.alerts.schema import alert_state, outbox, upgrade
-from serving.database import make_engine
+from serving.alerts.schema import MIGRATIONS, VERSION_TABLE, alert_state, outbox
+from serving.database import Database
 
 PENDING, DELIVERED, PARKED, DEAD = "pending", "delivered", "parked", "dead"
 STATUSES = (PENDING, DELIVERED, PARKED, DEAD)
@@ -114,7 +112,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class AlertStore:
+class AlertStore(Database):
     """Alert state and outbox in a SQL database (any SQLAlchemy URL; SQLite by default).
 
     The tables are created or migrated on first use (and the folder of a SQLite file), not at
@@ -125,38 +123,7 @@ class AlertStore:
     """
 
     def __init__(self, url: str = DEFAULT_URL) -> None:
-        self.url = url
-        self._engine: Engine | None = None
-        self._lock = threading.Lock()
-
-    # --- connection ---------------------------------------------------------------------------
-
-    @property
-    def engine(self) -> Engine:
-        """The engine, created with the tables on first use."""
-        with self._lock:
-            if self._engine is None:
-                self._engine = make_engine(self.url)
-                upgrade(self._engine)
-            return self._engine
-
-    def close(self) -> None:
-        """Close the database connections (the store reconnects on next use)."""
-        with self._lock:
-            if self._engine is not None:
-                self._engine.dispose()
-                self._engine = None
-
-    def __enter__(self) -> AlertStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
+        super().__init__(url, MIGRATIONS, VERSION_TABLE, legacy=("outbox", "0001"))
 
     # --- policy -------------------------------------------------------------------------------
 

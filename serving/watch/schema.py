@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 
 from contract.schema import (
     ADDRESS_QUALITY_COLUMNS,
@@ -24,7 +23,6 @@ from contract.schema import (
     Column,
     TableSchema,
 )
-from serving.database import upgrade as migrate
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "watch_schema_version"
@@ -149,8 +147,3 @@ watch_lease = sa.Table(
     sa.Column("owner", sa.String(64), nullable=False),
     sa.Column("until", sa.DateTime(), nullable=False),
 )
-
-
-def upgrade(engine: Engine) -> None:
-    """Bring the state database to the head revision (a no-op when it is there)."""
-    migrate(engine, MIGRATIONS, VERSION_TABLE)

@@ -14,15 +14,13 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from contract.locale import NEUTRAL, Locale
@@ -36,7 +34,7 @@ from contract.schema import (
 )
 from contract.tables import Tables, conform
 from features.address import address_quality
-from serving.database import make_engine
+from serving.database import Database
 from serving.watch import schema
 from serving.watch.schema import (
     network,
@@ -105,7 +103,7 @@ def scan_key(shipment_id: str, event_time: pd.Timestamp, event_type: str, locati
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-class StateStore:
+class StateStore(Database):
     """The watch's state in a SQL database (SQLite by default; PostgreSQL in production).
 
     Args:
@@ -117,38 +115,9 @@ class StateStore:
     def __init__(
         self, url: str = DEFAULT_URL, pii_key: str | None = None, locale: Locale = NEUTRAL
     ) -> None:
-        self.url = url
+        super().__init__(url, schema.MIGRATIONS, schema.VERSION_TABLE)
         self.locale = locale
         self._pii_key = pii_key.encode() if pii_key else None
-        self._engine: Engine | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def engine(self) -> Engine:
-        """The engine; the schema is migrated on first use."""
-        with self._lock:
-            if self._engine is None:
-                self._engine = make_engine(self.url)
-                schema.upgrade(self._engine)
-            return self._engine
-
-    def close(self) -> None:
-        """Close the connections (the store reconnects on next use)."""
-        with self._lock:
-            if self._engine is not None:
-                self._engine.dispose()
-                self._engine = None
-
-    def __enter__(self) -> StateStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
 
     # --- ingestion ----------------------------------------------------------------------------
 
