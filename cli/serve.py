@@ -91,6 +91,7 @@ def notify_command(
             store,
             url,
             token=settings.secret("webhook_token"),
+            secret=settings.secret("webhook_secret"),
             batch=batch,
             concurrency=concurrency,
             lease=lease,

@@ -164,7 +164,12 @@ class Stallguard:
         self._sender: threading.Thread | None = None
         webhook = settings.secret("webhook_url")
         if webhook:
-            sender = Sender.for_url(self.store, webhook, token=settings.secret("webhook_token"))
+            sender = Sender.for_url(
+                self.store,
+                webhook,
+                token=settings.secret("webhook_token"),
+                secret=settings.secret("webhook_secret"),
+            )
             self._sender = threading.Thread(
                 target=sender.run, args=(self._stop,), name="stallguard-sender", daemon=True
             )

@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from serving.alerts.signing import key_of
 from training.config import REGISTERED_MODEL, TrackingConfig
 
 DEFAULT_MODEL_URI = "models:/stallguard@champion"
@@ -20,7 +28,15 @@ DEFAULT_STATE_URL = "sqlite:///data/state.db"
 
 
 # The fields whose values never appear in a log line (serving/redaction.py masks them).
-SECRETS = ("api_token", "outbox_url", "state_url", "pii_key", "webhook_url", "webhook_token")
+SECRETS = (
+    "api_token",
+    "outbox_url",
+    "state_url",
+    "pii_key",
+    "webhook_url",
+    "webhook_token",
+    "webhook_secret",
+)
 
 
 class SettingsError(ValueError):
@@ -46,6 +62,7 @@ class Settings(BaseSettings):
         webhook_url: Where alerts are delivered (the in-service sender, `stallguard notify`);
             None in the service: leave them in the outbox for a `stallguard notify` worker.
         webhook_token: Bearer token sent to the webhook.
+        webhook_secret: Signs every delivery, Standard Webhooks style (`whsec_` + base64).
         alert_enter: Risk at which a parcel enters the alert state.
         alert_exit: Risk below which it leaves it.
         alert_eta_move_h: Hours the P50 ETA must move to re-alert.
@@ -72,6 +89,7 @@ class Settings(BaseSettings):
     watch_every: float = Field(300.0, ge=0)
     webhook_url: SecretStr | None = None
     webhook_token: SecretStr | None = None
+    webhook_secret: SecretStr | None = None
     alert_enter: float = Field(0.6, ge=0, le=1)
     alert_exit: float = Field(0.4, ge=0, le=1)
     alert_eta_move_h: float = Field(12.0, ge=0)
@@ -81,6 +99,13 @@ class Settings(BaseSettings):
     )
     artifacts: str | None = None
     registered_model: str = REGISTERED_MODEL
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _a_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            key_of(value.get_secret_value())
+        return value
 
     @model_validator(mode="after")
     def _thresholds_in_order(self) -> Settings:

@@ -21,6 +21,8 @@ class Received:
         body: The JSON body.
         at: `time.monotonic()` on arrival.
         status: The status code it was answered with.
+        headers: Every header, lower-cased names.
+        raw: The body's bytes as they arrived (what a signature covers).
     """
 
     key: str | None
@@ -28,6 +30,8 @@ class Received:
     body: dict[str, Any]
     at: float
     status: int
+    headers: dict[str, str]
+    raw: bytes
 
 
 class WebhookReceiver:
@@ -62,6 +66,8 @@ class WebhookReceiver:
                             json.loads(body),
                             time.monotonic(),
                             status,
+                            {k.lower(): v for k, v in self.headers.items()},
+                            body,
                         )
                     )
                 time.sleep(receiver.delay)

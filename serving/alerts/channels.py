@@ -9,11 +9,13 @@ worked example).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
 import httpx
 
+from serving.alerts.signing import key_of, sign
 from serving.alerts.store import OutboxRow
 
 
@@ -58,15 +60,28 @@ class WebhookChannel:
         url: Where to POST.
         token: Sent as `Authorization: Bearer <token>` when set.
         timeout: Seconds per request (connect, read, write).
+        secret: Sign every delivery with it, as Standard Webhooks do (serving/alerts/signing.py).
+
+    Raises:
+        ValueError: A timeout that is not positive, or a secret not in the scheme's format.
     """
 
     name = "webhook"
 
-    def __init__(self, url: str, token: str | None = None, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        timeout: float = 5.0,
+        secret: str | None = None,
+    ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout!r}")
+        if secret is not None:
+            key_of(secret)  # fail at start, not at the first delivery
         self.url = url
         self.timeout = timeout
+        self._secret = secret
         headers = {"content-type": "application/json; charset=utf-8"}
         if token:
             headers["authorization"] = f"Bearer {token}"
@@ -75,11 +90,8 @@ class WebhookChannel:
     def send(self, row: OutboxRow) -> Delivery:
         """POST the row's payload; a 2xx is a delivery."""
         try:
-            response = self._client.post(
-                self.url,
-                content=row.payload.encode("utf-8"),
-                headers={"idempotency-key": row.key},
-            )
+            body = row.payload.encode("utf-8")
+            response = self._client.post(self.url, content=body, headers=self._headers(row, body))
         except httpx.HTTPError as exc:
             # The type is enough to act on; messages may carry the webhook URL.
             return Delivery(False, error=type(exc).__name__)
@@ -91,6 +103,15 @@ class WebhookChannel:
             error=f"HTTP {response.status_code}",
             retry_after=_retry_after(response),
         )
+
+    def _headers(self, row: OutboxRow, body: bytes) -> dict[str, str]:
+        headers = {"idempotency-key": row.key}
+        if self._secret is not None:
+            now = int(time.time())
+            headers["webhook-id"] = row.key
+            headers["webhook-timestamp"] = str(now)
+            headers["webhook-signature"] = sign(self._secret, row.key, now, body)
+        return headers
 
     def close(self) -> None:
         """Close the HTTP connections."""

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 from serving.alerts.channels import Channel, WebhookChannel
 
-# A channel from (delivery URL, bearer token or None, timeout in seconds).
-ChannelFactory = Callable[[str, str | None, float], Channel]
+# A channel from (delivery URL, bearer token, timeout in seconds, signing secret).
+ChannelFactory = Callable[[str, str | None, float, str | None], Channel]
 
 # Channels by the scheme of the delivery URL.
 CHANNELS: dict[str, ChannelFactory] = {
@@ -21,7 +21,9 @@ CHANNELS: dict[str, ChannelFactory] = {
 }
 
 
-def channel_for(url: str, token: str | None = None, timeout: float = 5.0) -> Channel:
+def channel_for(
+    url: str, token: str | None = None, timeout: float = 5.0, secret: str | None = None
+) -> Channel:
     """The registered channel for `url`'s scheme.
 
     Raises:
@@ -33,4 +35,4 @@ def channel_for(url: str, token: str | None = None, timeout: float = 5.0) -> Cha
             f"no alert channel for {scheme or 'a URL without a scheme'!r}; "
             f"registered: {', '.join(CHANNELS)}"
         )
-    return CHANNELS[scheme](url, token, timeout)
+    return CHANNELS[scheme](url, token, timeout, secret)

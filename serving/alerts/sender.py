@@ -119,16 +119,19 @@ class Sender:
         *,
         token: str | None = None,
         timeout: float = 5.0,
+        secret: str | None = None,
         **options: object,
     ) -> Sender:
         """A sender through the channel registered for `url`'s scheme (a webhook for http).
 
-        `options`: the other arguments of `Sender`.
+        `secret` signs every delivery (Standard Webhooks); `options`: the other arguments of
+        `Sender`.
 
         Raises:
-            ValueError: No channel for the URL's scheme.
+            ValueError: No channel for the URL's scheme, or a malformed secret.
         """
-        return cls(store, channel_for(url, token, timeout), **options)  # type: ignore[arg-type]
+        channel = channel_for(url, token, timeout, secret)
+        return cls(store, channel, **options)  # type: ignore[arg-type]
 
     def close(self) -> None:
         """Wait for requests in flight, then close the channel's connections."""

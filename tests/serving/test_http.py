@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -12,11 +13,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from standardwebhooks.webhooks import Webhook
 
 pytestmark = [pytest.mark.serving, pytest.mark.slow]
 
 TOKEN = "test-token-123"
 WEBHOOK_TOKEN = "hook-token-456"
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"stallguard-test-signing-key-32by").decode()
 MAX_BODY = 2_000_000
 # Marked personal data: none of it may reach the service log, whatever the request looks like.
 ADDRESS = "서울특별시 마크구 표식로 77-7 PII-ADDRESS-MARK"
@@ -45,6 +48,7 @@ def server(serving_env, webhook, tmp_path_factory):
         "STALLGUARD_MAX_BODY_BYTES": str(MAX_BODY),
         "STALLGUARD_WEBHOOK_URL": webhook.url,
         "STALLGUARD_WEBHOOK_TOKEN": WEBHOOK_TOKEN,
+        "STALLGUARD_WEBHOOK_SECRET": WEBHOOK_SECRET,
     }
     with (
         running_service(env, log_file=log) as url,
@@ -201,8 +205,12 @@ def test_alerts_reach_a_webhook_that_fails_at_first(server, body, webhook):
     keys = {r["_key"] for r in webhook.received}
     assert keys == {a["key"] for a in alerts}
     assert len(webhook.requests) >= len(alerts) + 2  # the two 503s were retried
-    # The service's sender authenticates with STALLGUARD_WEBHOOK_TOKEN.
+    # The service's sender authenticates with STALLGUARD_WEBHOOK_TOKEN and signs every
+    # delivery with STALLGUARD_WEBHOOK_SECRET (checked with the Standard Webhooks library).
     assert {r.authorization for r in webhook.requests} == {f"Bearer {WEBHOOK_TOKEN}"}
+    verifier = Webhook(WEBHOOK_SECRET)
+    for request in webhook.requests:
+        assert verifier.verify(request.raw, request.headers)["key"] == request.key
     again = client.post("/alerts", json={"shipments": rows, "lang": "ko"}).json()
     assert again["alerts"] == []
 
