@@ -68,6 +68,7 @@ def watch_command(
     settings = load_settings()
     import pandas as pd
 
+    from contract.locale import NEUTRAL
     from serving.alerts import AlertPolicy, AlertStore
     from serving.messages import MessageBook
     from serving.model_source import ModelNotFound, load_served_model
@@ -80,14 +81,17 @@ def watch_command(
     except ModelNotFound as err:
         fail(err)
     context = model.predictor.context
-    from contract.locale import NEUTRAL
-
     locale = context.locale if context is not None else NEUTRAL
     state = StateStore(settings.secret("state_url") or "", settings.secret("pii_key"), locale)
     outbox = AlertStore(settings.secret("outbox_url") or "")
     policy = AlertPolicy(settings.alert_enter, settings.alert_exit, settings.alert_eta_move_h)
     watcher = Watcher(
-        state, model.predictor, model.label, outbox, policy, MessageBook(timezone=locale.timezone)
+        state,
+        model.predictor,
+        model.label,
+        outbox,
+        policy,
+        MessageBook.from_json(settings.compensation, locale.timezone),
     )
     when = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp(dt.datetime.now(dt.UTC))
     try:

@@ -12,6 +12,7 @@ its revisions in a `migrations/` folder and its own version table.
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 import threading
 import time
@@ -20,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
 
+import pandas as pd
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -31,6 +33,23 @@ from sqlalchemy.pool import StaticPool
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Any fixed number: the PostgreSQL advisory lock that serialises upgrades.
 _UPGRADE_LOCK = 0x5747_4F42
+
+
+def db_time(ts: dt.datetime) -> dt.datetime:
+    """Naive UTC at microsecond precision (what every SQL backend stores).
+
+    Raises:
+        ValueError: `ts` is naive (its zone would be a guess).
+    """
+    out = pd.Timestamp(ts)
+    if out.tzinfo is None:
+        raise ValueError(f"timestamps must be timezone-aware, got {ts!r}")
+    return out.tz_convert("UTC").tz_localize(None).floor("us").to_pydatetime()
+
+
+def aware(value: dt.datetime | None) -> dt.datetime | None:
+    """A stored (naive UTC) time as timezone-aware UTC; None stays None."""
+    return None if value is None else value.replace(tzinfo=dt.UTC)
 
 
 def make_engine(url_text: str) -> Engine:

@@ -13,6 +13,7 @@ shape, so every 4xx of an API route is rewritten to:
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -37,13 +38,13 @@ def normalized(status: int, raw: bytes) -> bytes:
     if isinstance(details, str):  # FastAPI's HTTPException
         return error_body(status, details)
     message = str(payload.get("error") or "bad request")
-    fields = [_field_problem(item) for item in details or [] if isinstance(item, dict)]
+    fields = [field_problem(item) for item in details or [] if isinstance(item, dict)]
     if len(fields) == 1:
         message = f"{fields[0]['field']}: {fields[0]['problem']}"
     return error_body(status, message, fields)
 
 
-def _field_problem(item: dict[str, Any]) -> dict[str, str]:
+def field_problem(item: Mapping[str, Any]) -> dict[str, str]:
     """A pydantic error as {field, problem}; the location without pydantic's type tags."""
     loc = [str(part) for part in item.get("loc", ()) if not _is_type_tag(part)]
     return {"field": ".".join(loc), "problem": str(item.get("msg", "invalid"))}

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from contract.tables import Tables, utc_timestamps
 from contract.validation import validate_typed
+from serving.alerts import Scored
 from serving.schemas import Prediction, Reason
 from training.reasons import REASONS
 
@@ -61,6 +62,21 @@ def reasons_of(row: dict[str, Any], lang: str) -> list[Reason]:
             share = float(row[f"reason_{k}_share"])
             out.append(Reason(code=code, share=round(share, 4), text=REASONS[code].text(lang)))
     return out
+
+
+def scored_of(row: dict[str, Any], promised_at: pd.Timestamp, model_version: str) -> Scored:
+    """A row of the predictor's answers as the alert policy's input."""
+    return Scored(
+        shipment_id=row["shipment_id"],
+        promised_at=pd.Timestamp(promised_at).tz_convert("UTC"),
+        as_of=row["as_of"],
+        risk=float(row["risk"]),
+        eta_p10=row["eta_p10"],
+        eta_p50=row["eta_p50"],
+        eta_p90=row["eta_p90"],
+        reasons=tuple((r.code, r.share) for r in reasons_of(row, "en")),
+        model_version=model_version,
+    )
 
 
 def to_predictions(frame: pd.DataFrame, lang: str, model_version: str) -> list[Prediction]:

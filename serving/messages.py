@@ -191,13 +191,17 @@ class MessageBook:
             self.compensation[code] = {lang: hints[lang] for lang in LANGS}
 
     @classmethod
-    def from_json(cls, path: str | Path, timezone: str = TIMEZONE) -> MessageBook:
+    def from_json(cls, path: str | Path | None, timezone: str = TIMEZONE) -> MessageBook:
         """A book with the compensation hints of a JSON file (`{code: {lang: text}}`).
+
+        None (no STALLGUARD_COMPENSATION): a book without hints.
 
         Raises:
             ValueError: The file is not a JSON object, or its hints are invalid.
             OSError: The file cannot be read.
         """
+        if path is None:
+            return cls(timezone=timezone)
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a JSON object of reason codes")

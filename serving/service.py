@@ -23,9 +23,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 
 from contract.locale import NEUTRAL
-from serving.alerts import AlertPolicy, AlertStore, Scored, Sender
+from serving.alerts import AlertPolicy, AlertStore, Sender
 from serving.guard import ApiGuard
-from serving.inference import InputError, reasons_of, to_predictions, to_tables
+from serving.inference import InputError, reasons_of, scored_of, to_predictions, to_tables
 from serving.messages import MessageBook
 from serving.metrics import counters, exposition
 from serving.model_source import ServedModel, load_served_model
@@ -55,8 +55,11 @@ from serving.watch.api import (
     WeatherIn,
     checked_rows,
     frame_of,
+    location_label,
     merged,
+    scan_label,
     shipments_frame,
+    weather_label,
 )
 from serving.watch.reads import at_risk_page, network_view, shipment_view
 from serving.watch.store import StateStore
@@ -112,18 +115,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _scan_key(row: dict[str, Any]) -> str:
-    return f"{str(row.get('shipment_id', '?'))[:64]}@{str(row.get('event_time', '?'))[:40]}"
-
-
-def _weather_key(row: dict[str, Any]) -> str:
-    return str(row.get("region", "?"))[:64]
-
-
-def _location_key(row: dict[str, Any]) -> str:
-    return str(row.get("location_id", "?"))[:64]
-
-
 def _spec() -> dict[str, Any]:
     return service_spec(Stallguard.openapi_spec.asdict())  # type: ignore[attr-defined]
 
@@ -154,11 +145,7 @@ class Stallguard:
         )
         context = self.model.predictor.context
         timezone = context.locale.timezone if context is not None else "UTC"
-        self.messages = (
-            MessageBook.from_json(settings.compensation, timezone)
-            if settings.compensation
-            else MessageBook(timezone=timezone)
-        )
+        self.messages = MessageBook.from_json(settings.compensation, timezone)
         self.store = AlertStore(settings.secret("outbox_url") or "")
         self._stop = threading.Event()
         self._sender: threading.Thread | None = None
@@ -231,7 +218,7 @@ class Stallguard:
     @web.post("/events")
     def ingest_events(self, body: EventsIn) -> IngestOut:
         """Scans in any order: a repeat is a duplicate; one for an unknown parcel is rejected."""
-        valid, where, failed = checked_rows("scan_events", body.events, _scan_key)
+        valid, where, failed = checked_rows("scan_events", body.events, scan_label)
         results = self.state.put_events(frame_of("scan_events", valid), _now())
         return merged(len(body.events), where, results, failed)
 
@@ -243,7 +230,7 @@ class Stallguard:
             ("weather_daily", body.observations),
             ("weather_forecast", body.forecasts),
         ):
-            valid, where, failed = checked_rows(table, rows, _weather_key)
+            valid, where, failed = checked_rows(table, rows, weather_label)
             results = self.state.put_table(table, frame_of(table, valid))
             out.extend(merged(len(rows), where, results, failed).results)
         return IngestOut(results=out)
@@ -251,7 +238,7 @@ class Stallguard:
     @web.post("/network")
     def ingest_network(self, body: NetworkIn) -> IngestOut:
         """Hubs and terminals with their daily capacities (upsert by location_id)."""
-        valid, where, failed = checked_rows("network", body.locations, _location_key)
+        valid, where, failed = checked_rows("network", body.locations, location_label)
         results = self.state.put_table("network", frame_of("network", valid))
         return merged(len(body.locations), where, results, failed)
 
@@ -328,22 +315,10 @@ class Stallguard:
         counters().predictions.labels(endpoint="/alerts").inc(len(frame))
         label = self.model.label
         promised = {s.shipment_id: s.promised_at for s in shipments}  # type: ignore[attr-defined]
-        scored = [
-            Scored(
-                shipment_id=row["shipment_id"],
-                promised_at=pd.Timestamp(promised[row["shipment_id"]]).tz_convert("UTC"),
-                as_of=row["as_of"],
-                risk=float(row["risk"]),
-                eta_p10=row["eta_p10"],
-                eta_p50=row["eta_p50"],
-                eta_p90=row["eta_p90"],
-                reasons=tuple((r.code, r.share) for r in reasons_of(row, "en")),
-                model_version=label,
-            )
-            for row in frame.to_dict("records")
-        ]
+        records = frame.to_dict("records")
+        scored = [scored_of(row, promised[row["shipment_id"]], label) for row in records]
         decided = self.store.decide(scored, self.policy, pd.Timestamp.now(tz="UTC"), self.messages)
-        texts = {row["shipment_id"]: reasons_of(row, lang) for row in frame.to_dict("records")}
+        texts = {row["shipment_id"]: reasons_of(row, lang) for row in records}
         out = []
         for alert in decided:
             counters().alerts.labels(kind=alert.kind).inc()

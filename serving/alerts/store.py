@@ -33,10 +33,9 @@ from serving.alerts.policy import (
     State,
     decide,
     possible_keys,
-    utc,
 )
 from serving.alerts.schema import MIGRATIONS, VERSION_TABLE, alert_state, outbox
-from serving.database import Database
+from serving.database import Database, aware, db_time
 
 PENDING, DELIVERED, PARKED, DEAD = "pending", "delivered", "parked", "dead"
 STATUSES = (PENDING, DELIVERED, PARKED, DEAD)
@@ -99,15 +98,6 @@ class Outcome:
     next_attempt_at: dt.datetime | None = None
 
 
-def _db_time(ts: dt.datetime) -> dt.datetime:
-    """Naive UTC at microsecond precision (what every SQL backend stores)."""
-    return utc(ts).tz_localize(None).floor("us").to_pydatetime()
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    return None if value is None else value.replace(tzinfo=dt.UTC)
-
-
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -150,7 +140,7 @@ class AlertStore(Database):
         Returns:
             The alerts emitted, in batch order.
         """
-        when = _db_time(now)
+        when = db_time(now)
         for attempt in range(DECIDE_RETRIES):
             try:
                 with self._transaction() as conn:
@@ -232,9 +222,9 @@ class AlertStore(Database):
                 continue
             row = {
                 "shipment_id": shipment_id,
-                "promised_at": _db_time(promised),
+                "promised_at": db_time(promised),
                 "active": st.active,
-                "last_alert_p50": None if st.last_p50 is None else _db_time(st.last_p50),
+                "last_alert_p50": None if st.last_p50 is None else db_time(st.last_p50),
                 "updated_at": when,
             }
             (updates if (shipment_id, promised) in stored else inserts).append(row)
@@ -266,7 +256,7 @@ class AlertStore(Database):
 
     def pending(self, now: dt.datetime | None = None, limit: int = 100) -> list[OutboxRow]:
         """Pending rows due at `now` (default: the current time), oldest due first."""
-        when = _db_time(now if now is not None else _now())
+        when = db_time(now if now is not None else _now())
         with self._transaction() as conn:
             rows = conn.execute(
                 sa.select(outbox)
@@ -299,8 +289,8 @@ class AlertStore(Database):
         sender that dies leaves its rows leased until `lease_s` runs out; then anyone may
         claim them again.
         """
-        when = _db_time(now)
-        until = _db_time(now + dt.timedelta(seconds=lease_s))
+        when = db_time(now)
+        until = db_time(now + dt.timedelta(seconds=lease_s))
         with self._transaction() as conn:
             rows = conn.execute(
                 sa.select(outbox)
@@ -336,7 +326,7 @@ class AlertStore(Database):
                 update = outbox.update().where(outbox.c.key == o.key)
                 if o.status == DELIVERED:
                     update = update.where(outbox.c.status != DELIVERED).values(
-                        status=DELIVERED, delivered_at=_db_time(o.at), last_error=None
+                        status=DELIVERED, delivered_at=db_time(o.at), last_error=None
                     )
                 else:
                     due = o.next_attempt_at if o.next_attempt_at is not None else o.at
@@ -344,7 +334,7 @@ class AlertStore(Database):
                         outbox.c.status == PENDING, outbox.c.lease_owner == owner
                     ).values(
                         status=o.status,
-                        next_attempt_at=_db_time(due),
+                        next_attempt_at=db_time(due),
                         last_error=(o.error or "failed")[:500],
                     )
                 conn.execute(
@@ -364,7 +354,7 @@ class AlertStore(Database):
         held = (status,) if status is not None else (PARKED, DEAD)
         if any(h not in (PARKED, DEAD) for h in held):
             raise ValueError(f"only parked or dead rows can be re-queued, not {status!r}")
-        when = _db_time(now)
+        when = db_time(now)
         query = outbox.update().where(outbox.c.status.in_(held))
         if keys:
             query = query.where(outbox.c.key.in_(list(keys)))
@@ -391,7 +381,7 @@ class AlertStore(Database):
         touched = sa.func.coalesce(outbox.c.delivered_at, outbox.c.next_attempt_at)
         with self._transaction() as conn:
             done = conn.execute(
-                outbox.delete().where(outbox.c.status == status, touched < _db_time(before))
+                outbox.delete().where(outbox.c.status == status, touched < db_time(before))
             )
         return int(done.rowcount)
 
@@ -413,7 +403,7 @@ class AlertStore(Database):
             row = conn.execute(
                 sa.select(alert_state.c.active, alert_state.c.last_alert_p50).where(
                     alert_state.c.shipment_id == shipment_id,
-                    alert_state.c.promised_at == _db_time(promised_at),
+                    alert_state.c.promised_at == db_time(promised_at),
                 )
             ).first()
         if row is None:
@@ -423,7 +413,7 @@ class AlertStore(Database):
 
 
 def _row(r: Any) -> OutboxRow:
-    created, due = _aware(r.created_at), _aware(r.next_attempt_at)
+    created, due = aware(r.created_at), aware(r.next_attempt_at)
     assert created is not None and due is not None  # NOT NULL columns
     return OutboxRow(
         key=r.key,
@@ -433,8 +423,8 @@ def _row(r: Any) -> OutboxRow:
         created_at=created,
         attempts=int(r.attempts),
         next_attempt_at=due,
-        delivered_at=_aware(r.delivered_at),
+        delivered_at=aware(r.delivered_at),
         status=r.status,
         last_error=r.last_error,
-        queued_at=_aware(r.queued_at) or created,
+        queued_at=aware(r.queued_at) or created,
     )

@@ -34,6 +34,7 @@ from contract.schema import (
 )
 from contract.tables import conform
 from contract.validation import validate_typed
+from serving.errors import field_problem
 from serving.schemas import Reason, field_of
 from serving.watch.store import REJECTED, RowResult
 
@@ -257,9 +258,22 @@ def _shipment_key(row: dict[str, Any]) -> str:
     return str(row.get("shipment_id", "?"))[:64]
 
 
+def scan_label(row: dict[str, Any]) -> str:
+    """How a scan row that failed its checks is named in results: shipment@time."""
+    return f"{str(row.get('shipment_id', '?'))[:64]}@{str(row.get('event_time', '?'))[:40]}"
+
+
+def weather_label(row: dict[str, Any]) -> str:
+    """How a weather row is named in results: its region."""
+    return str(row.get("region", "?"))[:64]
+
+
+def location_label(row: dict[str, Any]) -> str:
+    """How a network row is named in results: its location id."""
+    return str(row.get("location_id", "?"))[:64]
+
+
 def _describe(err: ValidationError) -> str:
-    problems = []
-    for item in err.errors(include_input=False, include_context=False)[:3]:
-        field = ".".join(str(p) for p in item.get("loc", ()) if not str(p).startswith("function"))
-        problems.append(f"{field}: {item.get('msg', 'invalid')}")
-    return "; ".join(problems)
+    """The first problems of a row, as the API's error bodies name them (no values)."""
+    items = err.errors(include_input=False, include_context=False)[:3]
+    return "; ".join(f"{p['field']}: {p['problem']}" for p in map(field_problem, items))

@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from serving.database import aware
 from serving.schemas import Reason
 from serving.watch.api import (
     AtRiskItem,
@@ -29,10 +30,6 @@ from serving.watch.store import StateStore
 from training.reasons import REASONS
 
 MAX_PAGE = 500
-
-
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    return None if value is None else value.replace(tzinfo=dt.UTC)
 
 
 def _reasons(raw: str | None, lang: str) -> list[Reason]:
@@ -75,10 +72,10 @@ def shipment_view(store: StateStore, shipment_id: str, lang: str) -> ShipmentVie
             .where(prediction_log.c.shipment_id == shipment_id)
             .order_by(prediction_log.c.as_of)
         ).all()
-    as_of = _utc(current.as_of) if current is not None else None
+    as_of = aware(current.as_of) if current is not None else None
     timeline = [
         Scan(
-            event_time=_utc(s.event_time),
+            event_time=aware(s.event_time),
             event_type=s.event_type,
             location_id=s.location_id,
             region=s.region,
@@ -86,15 +83,15 @@ def shipment_view(store: StateStore, shipment_id: str, lang: str) -> ShipmentVie
         for s in scans
         if as_of is None or s.event_time <= current.as_of  # type: ignore[union-attr]
     ]
-    promised = _utc(ship.promised_at)
+    promised = aware(ship.promised_at)
     assert promised is not None
     return ShipmentView(
         shipment_id=shipment_id,
         risk=None if current is None else current.risk,
         at_risk=None if current is None else current.at_risk,
-        eta_p10=None if current is None else _utc(current.eta_p10),
-        eta_p50=None if current is None else _utc(current.eta_p50),
-        eta_p90=None if current is None else _utc(current.eta_p90),
+        eta_p10=None if current is None else aware(current.eta_p10),
+        eta_p50=None if current is None else aware(current.eta_p50),
+        eta_p90=None if current is None else aware(current.eta_p90),
         reasons=[] if current is None else _reasons(current.reasons, lang),
         promised_at=promised,
         overdue=as_of is not None and promised < as_of and ship.delivered_at is None,
@@ -104,15 +101,15 @@ def shipment_view(store: StateStore, shipment_id: str, lang: str) -> ShipmentVie
         timeline=timeline,
         history=[
             HistoryPoint(
-                as_of=_utc(h.as_of),
+                as_of=aware(h.as_of),
                 risk=h.risk,
-                eta_p50=_utc(h.eta_p50),
+                eta_p50=aware(h.eta_p50),
                 model_version=h.model_version,
             )
             for h in history
         ],
-        first_flagged_at=None if current is None else _utc(current.first_flagged_at),
-        delivered_at=_utc(ship.delivered_at),
+        first_flagged_at=None if current is None else aware(current.first_flagged_at),
+        delivered_at=aware(ship.delivered_at),
         dest_region=ship.dest_region,
     )
 
@@ -164,7 +161,7 @@ def at_risk_page(
     rows = rows[:size]
     items = [_item(row, as_of, lang) for row in rows]
     next_cursor = _encode(rows[-1].risk, rows[-1].shipment_id) if more and rows else None
-    return AtRiskOut(items=items, next_cursor=next_cursor, as_of=_utc(as_of))
+    return AtRiskOut(items=items, next_cursor=next_cursor, as_of=aware(as_of))
 
 
 def network_view(store: StateStore) -> NetworkOut:
@@ -185,8 +182,8 @@ def network_view(store: StateStore) -> NetworkOut:
             ).all()
             counts = {loc: (int(n), int(r or 0)) for loc, n, r in rows}
     return NetworkOut(
-        context_as_of=_utc(last["context_as_of"]) if last else None,
-        watched_at=_utc(last["finished_at"]) if last else None,
+        context_as_of=aware(last["context_as_of"]) if last else None,
+        watched_at=aware(last["finished_at"]) if last else None,
         locations=[
             LocationView(
                 location_id=p.location_id,
@@ -208,7 +205,7 @@ def _item(row: Any, as_of: dt.datetime | None, lang: str) -> AtRiskItem:
     last_scan = None
     if row.last_event_time is not None:
         last_scan = Scan(
-            event_time=_utc(row.last_event_time),
+            event_time=aware(row.last_event_time),
             event_type=row.last_event_type or "",
             location_id=row.last_location_id,
             region=row.last_region,
@@ -218,10 +215,10 @@ def _item(row: Any, as_of: dt.datetime | None, lang: str) -> AtRiskItem:
         risk=row.risk,
         at_risk=row.at_risk,
         hours_left=round((row.promised_at - reference).total_seconds() / 3600, 1),
-        promised_at=_utc(row.promised_at),
-        eta_p10=_utc(row.eta_p10),
-        eta_p50=_utc(row.eta_p50),
-        eta_p90=_utc(row.eta_p90),
+        promised_at=aware(row.promised_at),
+        eta_p10=aware(row.eta_p10),
+        eta_p50=aware(row.eta_p50),
+        eta_p90=aware(row.eta_p90),
         top_reason=reasons[0] if reasons else None,
         dest_region=row.dest_region,
         last_scan=last_scan,

@@ -34,7 +34,7 @@ from contract.schema import (
 )
 from contract.tables import Tables, conform
 from features.address import address_quality
-from serving.database import Database
+from serving.database import Database, db_time
 from serving.watch import schema
 from serving.watch.schema import (
     network,
@@ -70,7 +70,7 @@ class RowResult:
     error: str | None = None
 
 
-def _db_time(values: pd.Series) -> list[dt.datetime | None]:
+def _db_times(values: pd.Series) -> list[dt.datetime | None]:
     """Naive UTC datetimes (what every backend stores), None for missing."""
     out = pd.to_datetime(values, utc=True).dt.tz_localize(None)
     return [None if pd.isna(v) else v.to_pydatetime() for v in out]
@@ -83,7 +83,7 @@ def _records(
     converted: dict[str, list[Any]] = {}
     for name in times:
         if name in frame:
-            converted[name] = _db_time(frame[name])
+            converted[name] = _db_times(frame[name])
     for name in dates:
         if name in frame:
             converted[name] = [None if pd.isna(v) else pd.Timestamp(v).date() for v in frame[name]]
@@ -138,7 +138,7 @@ class StateStore(Database):
         records = _records(rows, ("created_at", "promised_at", "delivered_at"))
         for record in records:
             record["content_hash"] = _digest(record)
-            record["updated_at"] = now.astimezone(dt.UTC).replace(tzinfo=None)
+            record["updated_at"] = db_time(now)
         results: list[RowResult] = []
         with self._transaction() as conn:
             ids = [r["shipment_id"] for r in records]
@@ -150,12 +150,9 @@ class StateStore(Database):
                 if known.get(sid) == record["content_hash"]:
                     results.append(RowResult(sid, DUPLICATE))
                     continue
-                if sid in known or sid in updates:
-                    updates[sid] = record
-                elif sid in inserts:
-                    inserts[sid] = record
-                else:
-                    inserts[sid] = record
+                # Known (stored, or inserted earlier in this batch): an update, applied after
+                # the inserts.
+                (updates if sid in known else inserts)[sid] = record
                 known[sid] = record["content_hash"]
                 results.append(RowResult(sid, ACCEPTED))
             if inserts:
@@ -210,9 +207,7 @@ class StateStore(Database):
                     results.append(RowResult(label, DUPLICATE))
                 else:
                     seen.add(key)
-                    fresh.append(
-                        {**record, "event_key": key, "ingested_at": now.replace(tzinfo=None)}
-                    )
+                    fresh.append({**record, "event_key": key, "ingested_at": db_time(now)})
                     results.append(RowResult(label, ACCEPTED))
             if fresh:
                 conn.execute(scan_events.insert(), fresh)
@@ -281,7 +276,7 @@ class StateStore(Database):
 
     def tables(self, as_of: pd.Timestamp) -> Tables:
         """The canonical tables as known at `as_of` (scans up to it), address text-free."""
-        when = as_of.tz_convert("UTC").tz_localize(None).to_pydatetime()
+        when = db_time(as_of)
         with self._transaction() as conn:
             ships = pd.read_sql(sa.select(shipments).where(shipments.c.created_at <= when), conn)
             events = pd.read_sql(
@@ -318,8 +313,8 @@ class StateStore(Database):
         if frame.empty:
             return
         last = last_scans.reindex(frame["shipment_id"])
-        last_times = _db_time(last["event_time"])
-        promised = _db_time(frame["promised_at"])
+        last_times = _db_times(last["event_time"])
+        promised = _db_times(frame["promised_at"])
         texts = {
             "dest_region": [_text(v) for v in frame["dest_region"]],
             "top_reason": [_text(v) for v in frame["reason_1"]],
@@ -328,7 +323,7 @@ class StateStore(Database):
                 for c in ("event_type", "location_id", "region")
             },
         }
-        when = as_of.tz_convert("UTC").tz_localize(None).to_pydatetime()
+        when = db_time(as_of)
         reasons = [
             json.dumps([[c, round(float(s), 4)] for c, s in pairs if isinstance(c, str)])
             for pairs in zip(
@@ -339,7 +334,7 @@ class StateStore(Database):
                 strict=True,
             )
         ]
-        etas = {name: _db_time(frame[name]) for name in ("eta_p10", "eta_p50", "eta_p90")}
+        etas = {name: _db_times(frame[name]) for name in ("eta_p10", "eta_p50", "eta_p90")}
         logged = [
             {
                 "shipment_id": sid,
@@ -386,15 +381,17 @@ class StateStore(Database):
             except IntegrityError:  # this pass's as_of was logged before (a re-run)
                 pass
 
-    def record_pass(
-        self, as_of: pd.Timestamp, context_as_of: pd.Timestamp, scored: int, alerts: int, label: str
-    ) -> None:
-        """Note a finished pass (lookups answer "as of" the latest)."""
-        when = as_of.tz_convert("UTC").tz_localize(None).to_pydatetime()
+    def record_pass(self, as_of: pd.Timestamp, scored: int, alerts: int, label: str) -> None:
+        """Note a finished pass (lookups answer "as of" the latest).
+
+        A pass builds its context from the store as of its own `as_of`, so that is the
+        context's time too.
+        """
+        when = db_time(as_of)
         row = {
             "as_of": when,
-            "context_as_of": context_as_of.tz_convert("UTC").tz_localize(None).to_pydatetime(),
-            "finished_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            "context_as_of": when,
+            "finished_at": db_time(dt.datetime.now(dt.UTC)),
             "scored": scored,
             "alerts": alerts,
             "model_version": label,
@@ -405,7 +402,7 @@ class StateStore(Database):
 
     def acquire(self, owner: str, now: dt.datetime, ttl_s: float) -> bool:
         """Take the pass lease for `ttl_s` seconds if nobody else holds it; True if taken."""
-        when = now.astimezone(dt.UTC).replace(tzinfo=None)
+        when = db_time(now)
         until = when + dt.timedelta(seconds=ttl_s)
         with self._transaction() as conn:
             taken = conn.execute(

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from features.context import build_context
-from serving.alerts import AlertPolicy, AlertStore, Renderer, Scored
+from serving.alerts import AlertPolicy, AlertStore, Renderer
+from serving.inference import scored_of
 from serving.watch.store import StateStore
 from training.predictor import Predictor
-from training.scoring import in_flight, score
+from training.scoring import score
 
 log = logging.getLogger("stallguard.watch")
 
@@ -117,35 +117,16 @@ class Watcher:
 
     def _pass(self, when: pd.Timestamp) -> PassResult:
         tables = self.store.tables(when)
-        if in_flight(tables, when).empty:  # nothing to watch (and no history to build on)
-            self.store.record_pass(when, when, 0, 0, self.label)
-            return PassResult(when, 0, 0, 0)
-        context = build_context(tables, as_of=when)
-        scores = score(self.predictor, tables, when, context)
-        if scores.empty or "at_risk" not in scores:
-            self.store.record_pass(when, when, 0, 0, self.label)
+        # Nothing in flight: nothing to score, and no context to build (score() checks first).
+        scores = score(self.predictor, tables, when)
+        if scores.empty:
+            self.store.record_pass(when, 0, 0, self.label)
             return PassResult(when, 0, 0, 0)
         events = tables.scan_events.sort_values("event_time", kind="stable")
         last = events.groupby("shipment_id", observed=True, sort=False).tail(1)
         self.store.write_predictions(scores, when, self.label, last.set_index("shipment_id"))
-        batch = [
-            Scored(
-                shipment_id=row["shipment_id"],
-                promised_at=pd.Timestamp(row["promised_at"]),
-                as_of=when,
-                risk=float(row["risk"]),
-                eta_p10=pd.Timestamp(row["eta_p10"]),
-                eta_p50=pd.Timestamp(row["eta_p50"]),
-                eta_p90=pd.Timestamp(row["eta_p90"]),
-                reasons=tuple(
-                    (row[f"reason_{k}"], float(row[f"reason_{k}_share"]))
-                    for k in (1, 2, 3)
-                    if isinstance(row[f"reason_{k}"], str)
-                ),
-                model_version=self.label,
-            )
-            for row in scores.to_dict("records")
-        ]
+        records = scores.to_dict("records")
+        batch = [scored_of(row, row["promised_at"], self.label) for row in records]
         emitted = self.alerts.decide(batch, self.policy, when, self.renderer)
-        self.store.record_pass(when, when, len(scores), len(emitted), self.label)
+        self.store.record_pass(when, len(scores), len(emitted), self.label)
         return PassResult(when, len(scores), int(scores["at_risk"].sum()), len(emitted))
