@@ -4,8 +4,9 @@ A message follows customer-service practice: it tells the recipient the parcel w
 why (the top reason code), the new expected window (P10..P90 ETA in the customer's local time,
 Asia/Seoul unless the book is given another zone, named by day and part of day rather than to
 the minute, since the window is a range), and what they can do (check or fix the address, or
-choose a pickup point). Korean uses 합니다체
-throughout, the register of the reason texts in `training.reasons`.
+choose a pickup point); a back-on-track message tells them the promise holds again and the
+expected window. Korean uses 합니다체 throughout, the register of the reason texts in
+`training.reasons`.
 
 Compensation hints (a coupon, a fee refund) are business decisions, so ops configure them per
 reason code in a JSON file; they are returned next to the message rather than inside it, so the
@@ -79,6 +80,16 @@ TEMPLATES = {
         "Update on your parcel {shipment_id}: the expected delivery time has changed again. "
         "The new expected delivery time is {window}. Reason: {reason}. {action} "
         "We are sorry for the inconvenience."
+    ),
+    ("BACK_ON_TRACK", "ko"): (
+        "고객님의 소포(운송장 {shipment_id})가 다시 정상적으로 배송되고 있어 안내드립니다. "
+        "약속드린 {promised}까지 도착할 것으로 보이며, 예상 도착 시간은 {window}입니다. "
+        "기다려 주셔서 감사합니다."
+    ),
+    ("BACK_ON_TRACK", "en"): (
+        "Good news about your parcel {shipment_id}: it is back on track and should arrive by "
+        "{promised} as promised. The expected delivery time is {window}. "
+        "Thank you for your patience."
     ),
 }
 
@@ -211,7 +222,7 @@ class MessageBook:
         """The customer message for an alert of `kind` on `scored`, in `lang`.
 
         Args:
-            kind: "LATE" or "ETA_CHANGED".
+            kind: "LATE", "ETA_CHANGED" or "BACK_ON_TRACK".
             scored: The parcel's prediction (its top reason drives the text).
             lang: "ko" or "en".
 

@@ -138,7 +138,10 @@ class AlertOut(BaseModel):
     """An alert decision, as enqueued for the notification systems."""
 
     key: str = Field(description="Idempotency key: (shipment, promise, kind[, new ETA]).")
-    kind: str
+    kind: str = Field(description="LATE, ETA_CHANGED or BACK_ON_TRACK.")
+    type: str = Field(
+        description="Its webhook envelope type: shipment.at_risk, .eta_changed, .back_on_track."
+    )
     shipment_id: str
     promised_at: dt.datetime
     risk: float

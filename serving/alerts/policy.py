@@ -2,9 +2,17 @@
 
 A parcel enters the alert state at `risk >= enter` and leaves it below `exit` (hysteresis, so a
 risk hovering around one threshold does not flip-flop). A promise gets at most one LATE alert,
-ever; while in the alert state, an ETA_CHANGED alert follows when the P50 ETA moved more than
-`eta_move_h` hours from the one last sent. Every alert has an idempotency key, so whoever
-stores them (serving/alerts/store.py) never keeps or sends one twice.
+ever; while in the alert state, an ETA_CHANGED alert follows when the P50 ETA falls more than
+`eta_move_h` hours outside the P10-P90 window last sent (a customer told "Sunday afternoon to
+Monday morning" is not told again while the expectation stays near it).
+When a parcel whose customer was alerted leaves the alert state, a BACK_ON_TRACK alert says
+so; if it re-enters after that, the customer hears an ETA_CHANGED straight away (they were
+last told all is well). Every alert has an idempotency key, so whoever stores them
+(serving/alerts/store.py) never keeps or sends one twice.
+
+Each alert travels as a typed, versioned envelope (`Alert.payload`): `type` is
+`shipment.at_risk`, `shipment.eta_changed` or `shipment.back_on_track`, `version` the envelope's
+schema version, and `data` the prediction, the messages and the compensation hint.
 """
 
 from __future__ import annotations
@@ -25,6 +33,17 @@ class AlertKind(StrEnum):
 
     LATE = "LATE"
     ETA_CHANGED = "ETA_CHANGED"
+    BACK_ON_TRACK = "BACK_ON_TRACK"
+
+
+# The envelope `type` of each kind, and the envelope's schema version: bump it (and document
+# the change in docs/serving.md) whenever a field of `data` changes meaning or disappears.
+EVENT_TYPES = {
+    AlertKind.LATE: "shipment.at_risk",
+    AlertKind.ETA_CHANGED: "shipment.eta_changed",
+    AlertKind.BACK_ON_TRACK: "shipment.back_on_track",
+}
+ENVELOPE_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -70,15 +89,17 @@ class AlertPolicy:
     Attributes:
         enter: Risk at or above which a parcel enters the alert state.
         exit: Risk below which it leaves it (between the two it keeps its state).
-        eta_move_h: Hours the P50 ETA must move, from the last alert sent, to alert again.
+        eta_move_h: Hours the P50 ETA must fall outside the P10-P90 window last sent (or,
+            for alerts sent before windows were kept, move from the P50 last sent) to alert
+            again.
 
     Raises:
         ValueError: Unless 0 <= exit < enter <= 1 and eta_move_h >= 0; names the field.
     """
 
-    enter: float = 0.6
-    exit: float = 0.4
-    eta_move_h: float = 12.0
+    enter: float = 0.40
+    exit: float = 0.15
+    eta_move_h: float = 36.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.enter <= 1.0:
@@ -126,8 +147,26 @@ class Alert:
         """The parcel."""
         return self.scored.shipment_id
 
+    @property
+    def event_type(self) -> str:
+        """The envelope type: `shipment.at_risk`, `shipment.eta_changed` or `.back_on_track`."""
+        return EVENT_TYPES[self.kind]
+
     def payload(self) -> dict[str, Any]:
-        """The JSON object sent to a channel (timestamps as ISO 8601; no address or phone)."""
+        """The envelope sent to a channel (timestamps as ISO 8601; no address or phone).
+
+        `{type, version, timestamp, data}` as the Standard Webhooks payload structure has it;
+        `timestamp` is when the prediction's inputs were observed.
+        """
+        return {
+            "type": self.event_type,
+            "version": ENVELOPE_VERSION,
+            "timestamp": utc(self.scored.as_of).isoformat(),
+            "data": self.data(),
+        }
+
+    def data(self) -> dict[str, Any]:
+        """The envelope's `data`: the prediction, the messages and the compensation hint."""
         s = self.scored
         return {
             "key": self.key,
@@ -153,11 +192,15 @@ class State:
     Attributes:
         active: In the alert state.
         last_p50: P50 ETA of the last alert sent for the promise (None: none sent yet).
+        last_window: (P10, P90) of that alert (None: none sent, or sent before it was kept).
+        last_kind: Kind of the last alert sent (None: none sent yet).
         changed: Differs from what the store holds.
     """
 
     active: bool = False
     last_p50: pd.Timestamp | None = None
+    last_window: tuple[pd.Timestamp, pd.Timestamp] | None = None
+    last_kind: AlertKind | None = None
     changed: bool = False
 
 
@@ -194,10 +237,30 @@ def eta_changed_key(shipment_id: str, promised_at: pd.Timestamp, eta_p50: pd.Tim
     return alert_key(AlertKind.ETA_CHANGED, shipment_id, utc(promised_at).isoformat(), hour)
 
 
-def possible_keys(batch: Sequence[Scored]) -> set[str]:
-    """Every key a batch could emit (to look up which were emitted before)."""
+def back_on_track_key(shipment_id: str, promised_at: pd.Timestamp, alert_p50: pd.Timestamp) -> str:
+    """Idempotency key of the BACK_ON_TRACK alert that answers the alert whose P50 was `alert_p50`.
+
+    One per alert episode: the P50 of the alert it follows (floored to the hour) tells episodes
+    of one promise apart.
+    """
+    hour = utc(alert_p50).floor("h").isoformat()
+    return alert_key(AlertKind.BACK_ON_TRACK, shipment_id, utc(promised_at).isoformat(), hour)
+
+
+def possible_keys(
+    batch: Sequence[Scored], states: dict[tuple[str, pd.Timestamp], State] | None = None
+) -> set[str]:
+    """Every key a batch could emit (to look up which were emitted before).
+
+    `states` (the stored alert states) adds the BACK_ON_TRACK keys, which depend on the P50 of
+    the last alert sent.
+    """
     keys = {late_key(s.shipment_id, s.promised_at) for s in batch}
-    return keys | {eta_changed_key(s.shipment_id, s.promised_at, s.eta_p50) for s in batch}
+    keys |= {eta_changed_key(s.shipment_id, s.promised_at, s.eta_p50) for s in batch}
+    for (shipment_id, promised), state in (states or {}).items():
+        if state.last_p50 is not None:
+            keys.add(back_on_track_key(shipment_id, promised, state.last_p50))
+    return keys
 
 
 def decide(
@@ -221,7 +284,6 @@ def decide(
     Returns:
         The new alerts, in batch order.
     """
-    move = pd.Timedelta(hours=policy.eta_move_h)
     alerts: list[Alert] = []
     for s in batch:
         state = states.setdefault((s.shipment_id, utc(s.promised_at)), State())
@@ -231,15 +293,10 @@ def decide(
         elif s.risk < policy.exit:
             state.active = False
         state.changed |= state.active != was_active
-        if not state.active:
+        chosen = _kind_and_key(s, state, was_active, policy)
+        if chosen is None:
             continue
-        if state.last_p50 is None:
-            kind, key = AlertKind.LATE, late_key(s.shipment_id, s.promised_at)
-        elif abs(utc(s.eta_p50) - state.last_p50) > move:
-            kind = AlertKind.ETA_CHANGED
-            key = eta_changed_key(s.shipment_id, s.promised_at, s.eta_p50)
-        else:
-            continue
+        kind, key = chosen
         if key in emitted:
             # Sent before (e.g. the ETA came back to an hour already announced): the state
             # keeps the ETA of the alert actually sent last.
@@ -255,5 +312,31 @@ def decide(
             )
         )
         state.last_p50 = utc(s.eta_p50)  # later entries of the batch compare with this one
+        state.last_window = (utc(s.eta_p10), utc(s.eta_p90))
+        state.last_kind = kind
         state.changed = True
     return alerts
+
+
+def _kind_and_key(
+    s: Scored, state: State, was_active: bool, policy: AlertPolicy
+) -> tuple[AlertKind, str] | None:
+    """Which alert, if any, the prediction `s` triggers given the state it moved."""
+    if not state.active:
+        # Leaving the alert state after the customer was told something was wrong.
+        if was_active and state.last_p50 is not None and state.last_kind != AlertKind.BACK_ON_TRACK:
+            return AlertKind.BACK_ON_TRACK, back_on_track_key(
+                s.shipment_id, s.promised_at, state.last_p50
+            )
+        return None
+    if state.last_p50 is None:
+        return AlertKind.LATE, late_key(s.shipment_id, s.promised_at)
+    p50, move = utc(s.eta_p50), pd.Timedelta(hours=policy.eta_move_h)
+    window = state.last_window
+    if window is None:  # sent before windows were kept: the P50 rule
+        changed = abs(p50 - state.last_p50) > move
+    else:
+        changed = p50 > window[1] + move or p50 < window[0] - move
+    if changed or state.last_kind == AlertKind.BACK_ON_TRACK:
+        return AlertKind.ETA_CHANGED, eta_changed_key(s.shipment_id, s.promised_at, s.eta_p50)
+    return None

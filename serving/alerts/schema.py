@@ -25,6 +25,12 @@ alert_state = sa.Table(
     sa.Column("active", sa.Boolean(), nullable=False),
     # P50 ETA of the last alert sent for this promise; NULL: no alert sent yet.
     sa.Column("last_alert_p50", sa.DateTime(), nullable=True),
+    # Kind of that alert (a BACK_ON_TRACK answers the one before it); NULL: none sent, or sent
+    # before the column existed (then a LATE or ETA_CHANGED).
+    sa.Column("last_alert_kind", sa.String(32), nullable=True),
+    # The P10-P90 window of that alert: an ETA change is told only once P50 leaves it.
+    sa.Column("last_alert_p10", sa.DateTime(), nullable=True),
+    sa.Column("last_alert_p90", sa.DateTime(), nullable=True),
     sa.Column("updated_at", sa.DateTime(), nullable=False),
 )
 
@@ -47,4 +53,5 @@ outbox = sa.Table(
     # When the row (re-)entered the queue: the retry horizon counts from here.
     sa.Column("queued_at", sa.DateTime(), nullable=False),
     sa.Index("ix_outbox_due", "status", "next_attempt_at"),
+    sa.Index("ix_outbox_shipment", "shipment_id", "created_at"),
 )

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from serving.alerts.policy import (
     Alert,
+    AlertKind,
     AlertPolicy,
     Renderer,
     Scored,
@@ -35,7 +36,7 @@ from serving.alerts.policy import (
     possible_keys,
 )
 from serving.alerts.schema import MIGRATIONS, VERSION_TABLE, alert_state, outbox
-from serving.database import Database, aware, db_time
+from serving.database import Database, aware, db_time, insert_rows
 
 PENDING, DELIVERED, PARKED, DEAD = "pending", "delivered", "parked", "dead"
 STATUSES = (PENDING, DELIVERED, PARKED, DEAD)
@@ -146,7 +147,7 @@ class AlertStore(Database):
                 with self._transaction() as conn:
                     states = self._load_states(conn, batch)
                     stored = set(states)
-                    emitted = self._existing_keys(conn, sorted(possible_keys(batch)))
+                    emitted = self._existing_keys(conn, sorted(possible_keys(batch, states)))
                     alerts = decide(batch, states, emitted, policy, renderer)
                     self._write_states(conn, states, stored, when)
                     self._enqueue(conn, alerts, when)
@@ -159,8 +160,9 @@ class AlertStore(Database):
     def _enqueue(self, conn: Connection, alerts: list[Alert], when: dt.datetime) -> None:
         if not alerts:
             return
-        conn.execute(
-            outbox.insert(),
+        insert_rows(
+            conn,
+            outbox,
             [
                 {
                     "key": a.key,
@@ -193,9 +195,19 @@ class AlertStore(Database):
             )
             for row in rows:
                 last = row.last_alert_p50
+                low, high = row.last_alert_p10, row.last_alert_p90
                 found[(row.shipment_id, pd.Timestamp(row.promised_at).tz_localize("UTC"))] = State(
                     active=bool(row.active),
                     last_p50=None if last is None else pd.Timestamp(last).tz_localize("UTC"),
+                    last_window=None
+                    if low is None or high is None
+                    else (
+                        pd.Timestamp(low).tz_localize("UTC"),
+                        pd.Timestamp(high).tz_localize("UTC"),
+                    ),
+                    last_kind=None
+                    if row.last_alert_kind is None
+                    else AlertKind(row.last_alert_kind),
                 )
         return found
 
@@ -225,11 +237,14 @@ class AlertStore(Database):
                 "promised_at": db_time(promised),
                 "active": st.active,
                 "last_alert_p50": None if st.last_p50 is None else db_time(st.last_p50),
+                "last_alert_kind": None if st.last_kind is None else str(st.last_kind),
+                "last_alert_p10": None if st.last_window is None else db_time(st.last_window[0]),
+                "last_alert_p90": None if st.last_window is None else db_time(st.last_window[1]),
                 "updated_at": when,
             }
             (updates if (shipment_id, promised) in stored else inserts).append(row)
         if inserts:
-            conn.execute(alert_state.insert(), inserts)
+            insert_rows(conn, alert_state, inserts)
         if updates:
             conn.execute(
                 alert_state.update()
@@ -238,6 +253,9 @@ class AlertStore(Database):
                 .values(
                     active=sa.bindparam("active"),
                     last_alert_p50=sa.bindparam("last_alert_p50"),
+                    last_alert_kind=sa.bindparam("last_alert_kind"),
+                    last_alert_p10=sa.bindparam("last_alert_p10"),
+                    last_alert_p90=sa.bindparam("last_alert_p90"),
                     updated_at=sa.bindparam("updated_at"),
                 ),
                 [
@@ -246,6 +264,9 @@ class AlertStore(Database):
                         "b_promised_at": r["promised_at"],
                         "active": r["active"],
                         "last_alert_p50": r["last_alert_p50"],
+                        "last_alert_kind": r["last_alert_kind"],
+                        "last_alert_p10": r["last_alert_p10"],
+                        "last_alert_p90": r["last_alert_p90"],
                         "updated_at": r["updated_at"],
                     }
                     for r in updates
@@ -257,7 +278,7 @@ class AlertStore(Database):
     def pending(self, now: dt.datetime | None = None, limit: int = 100) -> list[OutboxRow]:
         """Pending rows due at `now` (default: the current time), oldest due first."""
         when = db_time(now if now is not None else _now())
-        with self._transaction() as conn:
+        with self.reading() as conn:
             rows = conn.execute(
                 sa.select(outbox)
                 .where(outbox.c.status == PENDING, outbox.c.next_attempt_at <= when)
@@ -268,8 +289,26 @@ class AlertStore(Database):
 
     def get(self, key: str) -> OutboxRow | None:
         """The outbox row of `key`, or None."""
-        with self._transaction() as conn:
+        with self.reading() as conn:
             row = conn.execute(sa.select(outbox).where(outbox.c.key == key)).first()
+        return None if row is None else _row(row)
+
+    def recent(self, limit: int) -> list[OutboxRow]:
+        """The latest `limit` rows, newest first (the ops page's recent alerts)."""
+        query = sa.select(outbox).order_by(outbox.c.created_at.desc(), outbox.c.key).limit(limit)
+        with self.reading() as conn:
+            return [_row(r) for r in conn.execute(query)]
+
+    def latest_for(self, shipment_id: str) -> OutboxRow | None:
+        """The newest alert queued for a parcel, or None."""
+        query = (
+            sa.select(outbox)
+            .where(outbox.c.shipment_id == shipment_id)
+            .order_by(outbox.c.created_at.desc(), outbox.c.key.desc())
+            .limit(1)
+        )
+        with self.reading() as conn:
+            row = conn.execute(query).first()
         return None if row is None else _row(row)
 
     def rows(self, status: str | None = None, limit: int | None = None) -> list[OutboxRow]:
@@ -277,7 +316,7 @@ class AlertStore(Database):
         query = sa.select(outbox).order_by(outbox.c.created_at, outbox.c.key).limit(limit)
         if status is not None:
             query = query.where(outbox.c.status == status)
-        with self._transaction() as conn:
+        with self.reading() as conn:
             return [_row(r) for r in conn.execute(query)]
 
     def claim(self, owner: str, now: dt.datetime, limit: int, lease_s: float) -> list[OutboxRow]:
@@ -387,7 +426,7 @@ class AlertStore(Database):
 
     def counts(self) -> dict[str, int]:
         """Number of outbox rows by status (every status present, zeros included)."""
-        with self._transaction() as conn:
+        with self.reading() as conn:
             rows = conn.execute(
                 sa.select(outbox.c.status, sa.func.count()).group_by(outbox.c.status)
             ).all()
@@ -399,7 +438,7 @@ class AlertStore(Database):
         self, shipment_id: str, promised_at: pd.Timestamp
     ) -> tuple[bool, pd.Timestamp | None]:
         """(in the alert state, P50 of the last alert sent) of a promise; (False, None): unseen."""
-        with self._transaction() as conn:
+        with self.reading() as conn:
             row = conn.execute(
                 sa.select(alert_state.c.active, alert_state.c.last_alert_p50).where(
                     alert_state.c.shipment_id == shipment_id,

@@ -1,4 +1,5 @@
-"""Alert policy and store: hysteresis, one LATE per promise, ETA moves, idempotency, outbox."""
+"""Alert policy and store: hysteresis, one LATE per promise, ETA moves, back on track,
+idempotency, envelopes, outbox."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.serving
 PROMISED = pd.Timestamp("2025-12-13T09:00:00Z")
 P50 = pd.Timestamp("2025-12-14T06:00:00Z")
 NOW = pd.Timestamp("2025-12-12T00:00:00Z")
-POLICY = AlertPolicy()
+POLICY = AlertPolicy(0.6, 0.4, 12.0)  # round numbers the cases below read easily
 BOOK = MessageBook()
 
 
@@ -74,9 +75,32 @@ def test_hysteresis_sends_one_late_per_promise(store: AlertStore) -> None:
         ([], False),  # below enter: nothing
         (["LATE"], True),  # enters
         ([], True),  # between exit and enter: keeps its state, no alert
-        ([], False),  # below exit: leaves
-        ([], True),  # enters again: the customer was already told, no flip-flop
+        (["BACK_ON_TRACK"], False),  # below exit: leaves, and the customer hears so
+        (["ETA_CHANGED"], True),  # enters again: told at once (LATE is once per promise)
     ]
+
+
+def test_back_on_track_once_per_episode_and_only_after_an_alert(store: AlertStore) -> None:
+    never = [scored(r, shipment_id="SHP-calm") for r in (0.5, 0.3, 0.1)]
+    assert [store.decide([s], POLICY, NOW, BOOK) for s in never] == [[], [], []]
+    seen = [kinds(store.decide([scored(r)], POLICY, NOW, BOOK)) for r in (0.9, 0.2, 0.1, 0.5, 0.3)]
+    assert seen == [["LATE"], ["BACK_ON_TRACK"], [], [], []]
+    later = P50 + pd.Timedelta(hours=30)
+    again = [kinds(store.decide([scored(r, later)], POLICY, NOW, BOOK)) for r in (0.7, 0.1)]
+    assert again == [["ETA_CHANGED"], ["BACK_ON_TRACK"]]  # a second episode, its own key
+    rows = store.rows()
+    assert [r.kind for r in rows].count("BACK_ON_TRACK") == 2
+    assert len({r.key for r in rows}) == 4
+
+
+def test_back_on_track_state_survives_a_new_store(db: Path) -> None:
+    with AlertStore(f"sqlite:///{db}") as first:
+        first.decide([scored(0.9)], POLICY, NOW, BOOK)
+        assert kinds(first.decide([scored(0.2)], POLICY, NOW, BOOK)) == ["BACK_ON_TRACK"]
+    with AlertStore(f"sqlite:///{db}") as second:
+        assert second.decide([scored(0.1)], POLICY, NOW, BOOK) == []
+        assert second.decide([scored(0.2)], POLICY, NOW, BOOK) == []  # same episode
+        assert kinds(second.decide([scored(0.8)], POLICY, NOW, BOOK)) == ["ETA_CHANGED"]
 
 
 def test_thresholds_are_inclusive_exclusive_as_documented(store: AlertStore) -> None:
@@ -87,27 +111,42 @@ def test_thresholds_are_inclusive_exclusive_as_documented(store: AlertStore) -> 
     assert store.state("SHP-1", PROMISED)[0] is False
 
 
-def test_eta_changed_only_beyond_the_move_threshold(store: AlertStore) -> None:
+def test_eta_changed_only_beyond_the_window_sent_by_the_move(store: AlertStore) -> None:
+    # The window sent with the LATE alert: P50 - 10 h .. P50 + 20 h; the move: 12 h.
     assert kinds(store.decide([scored(0.8)], POLICY, NOW, BOOK)) == ["LATE"]
-    exactly = P50 + pd.Timedelta(hours=12)
-    assert store.decide([scored(0.8, exactly)], POLICY, NOW, BOOK) == []
-    moved = P50 + pd.Timedelta(hours=13, minutes=30)
+    inside = P50 + pd.Timedelta(hours=19)  # still in the window the customer has
+    assert store.decide([scored(0.8, inside)], POLICY, NOW, BOOK) == []
+    just_out = P50 + pd.Timedelta(hours=31)  # 11 h past its end: not far enough
+    assert store.decide([scored(0.8, just_out)], POLICY, NOW, BOOK) == []
+    moved = P50 + pd.Timedelta(hours=33, minutes=30)
     alerts = store.decide([scored(0.8, moved)], POLICY, NOW, BOOK)
     assert kinds(alerts) == ["ETA_CHANGED"]
-    hour = pd.Timestamp("2025-12-14T19:00:00Z")
+    hour = pd.Timestamp("2025-12-15T15:00:00Z")
     assert alerts[0].key == eta_changed_key("SHP-1", PROMISED, hour)
-    # The next move counts from the ETA last sent (moved), not from the first one.
-    assert store.decide([scored(0.8, moved + pd.Timedelta(hours=11))], POLICY, NOW, BOOK) == []
-    earlier = moved - pd.Timedelta(hours=13)
+    # The next change counts from the window last sent (moved - 10 h .. moved + 20 h).
+    assert store.decide([scored(0.8, moved + pd.Timedelta(hours=31))], POLICY, NOW, BOOK) == []
+    earlier = moved - pd.Timedelta(hours=23)  # 13 h before that window's start
     assert kinds(store.decide([scored(0.8, earlier)], POLICY, NOW, BOOK)) == ["ETA_CHANGED"]
+
+
+def test_a_move_without_a_stored_window_falls_back_to_the_p50_rule(db: Path) -> None:
+    # Rows written before the window was kept hold only the P50 of the last alert.
+    with AlertStore(f"sqlite:///{db}") as store:
+        store.decide([scored(0.8)], POLICY, NOW, BOOK)
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE alert_state SET last_alert_p10 = NULL, last_alert_p90 = NULL")
+    conn.close()
+    with AlertStore(f"sqlite:///{db}") as store:
+        moved = P50 + pd.Timedelta(hours=13)
+        assert kinds(store.decide([scored(0.8, moved)], POLICY, NOW, BOOK)) == ["ETA_CHANGED"]
 
 
 def test_no_eta_alert_outside_the_alert_state(store: AlertStore) -> None:
     store.decide([scored(0.8)], POLICY, NOW, BOOK)
-    store.decide([scored(0.2)], POLICY, NOW, BOOK)
+    assert kinds(store.decide([scored(0.2)], POLICY, NOW, BOOK)) == ["BACK_ON_TRACK"]
     far = P50 + pd.Timedelta(days=2)
     assert store.decide([scored(0.2, far)], POLICY, NOW, BOOK) == []
-    # Back in the alert state with an ETA far from the one sent: tell the new ETA, not LATE.
+    # Back in the alert state: tell the new ETA, not LATE.
     assert kinds(store.decide([scored(0.9, far)], POLICY, NOW, BOOK)) == ["ETA_CHANGED"]
 
 
@@ -177,8 +216,11 @@ def test_returned_alerts_equal_outbox_rows(store: AlertStore) -> None:
     assert all(r.status == "pending" and r.attempts == 0 for r in rows)
     by_key = {r.key: json.loads(r.payload) for r in rows}
     for alert in alerts:
-        payload = by_key[alert.key]
-        assert payload == alert.payload()
+        envelope = by_key[alert.key]
+        assert envelope == alert.payload()
+        assert envelope["type"] == "shipment.at_risk" and envelope["version"] == 1
+        assert envelope["timestamp"] == NOW.isoformat()
+        payload = envelope["data"]
         assert set(payload) == {
             "key",
             "kind",
@@ -198,6 +240,28 @@ def test_returned_alerts_equal_outbox_rows(store: AlertStore) -> None:
         assert payload["reasons"][0] == {"code": "HUB_BACKLOG", "share": 0.6}
         assert set(payload["message"]) == {"ko", "en"}
         assert payload["compensation"] == {"ko": "쿠폰을 드립니다.", "en": "Here is a coupon."}
+
+
+@pytest.mark.parametrize(
+    ("risks", "event_type"),
+    [
+        ((0.9,), "shipment.at_risk"),
+        ((0.9, 0.2), "shipment.back_on_track"),
+        ((0.9, 0.2, 0.9), "shipment.eta_changed"),
+    ],
+)
+def test_each_kind_has_its_envelope_type(
+    store: AlertStore, risks: tuple[float, ...], event_type: str
+) -> None:
+    for risk in risks:
+        alerts = store.decide([scored(risk)], POLICY, NOW, BOOK)
+    (alert,) = alerts
+    row = store.get(alert.key)
+    assert row is not None
+    envelope = json.loads(row.payload)
+    assert envelope["type"] == event_type
+    assert envelope["data"]["kind"] == alert.kind
+    assert set(envelope["data"]["message"]) == {"ko", "en"}
 
 
 def test_state_persists_across_store_instances(db: Path) -> None:
@@ -343,3 +407,14 @@ def test_two_stores_deciding_concurrently_enqueue_each_alert_once(db: Path) -> N
     assert len(keys) == len(set(keys)) == 50
     with AlertStore(f"sqlite:///{db}") as s:
         assert s.counts()["pending"] == 50
+
+
+def test_the_policy_comes_from_the_settings() -> None:
+    from serving.settings import Settings, SettingsError
+
+    assert Settings.load({}).alert_policy() == AlertPolicy()
+    assert AlertPolicy() == AlertPolicy(0.40, 0.15, 36.0)  # the live-path sweep's choice
+    set_both = Settings.load({"STALLGUARD_ALERT_ENTER": "0.7", "STALLGUARD_ALERT_EXIT": "0.5"})
+    assert set_both.alert_policy() == AlertPolicy(0.7, 0.5, 36.0)
+    with pytest.raises(SettingsError, match="STALLGUARD_ALERT_EXIT"):
+        Settings.load({"STALLGUARD_ALERT_ENTER": "0.5", "STALLGUARD_ALERT_EXIT": "0.6"})

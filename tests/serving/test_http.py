@@ -210,7 +210,8 @@ def test_alerts_reach_a_webhook_that_fails_at_first(server, body, webhook):
     assert {r.authorization for r in webhook.requests} == {f"Bearer {WEBHOOK_TOKEN}"}
     verifier = Webhook(WEBHOOK_SECRET)
     for request in webhook.requests:
-        assert verifier.verify(request.raw, request.headers)["key"] == request.key
+        envelope = verifier.verify(request.raw, request.headers)
+        assert envelope["type"] == "shipment.at_risk" and envelope["data"]["key"] == request.key
     again = client.post("/alerts", json={"shipments": rows, "lang": "ko"}).json()
     assert again["alerts"] == []
 

@@ -26,7 +26,8 @@ def test_every_delivery_verifies_with_the_standard_library(tmp_path):
         verifier = Webhook(secret)
         for request in rx.requests:
             payload = verifier.verify(request.raw, request.headers)
-            assert payload["key"] == request.headers["webhook-id"] == request.key
+            assert payload["type"] == "shipment.at_risk"
+            assert payload["data"]["key"] == request.headers["webhook-id"] == request.key
         assert sorted(r.key for r in rx.requests) == sorted(keys)
         # A body changed on the way, or another secret, fails verification.
         first = rx.requests[0]
