@@ -20,11 +20,26 @@ import numpy as np
 import pandas as pd
 
 from contract.tables import Tables
+from features.address import POSTCODE_DAYS
 from features.families import REGISTERED
+from features.history import HISTORY_DAYS
+from features.progress import GAP_DAYS
 from features.series import DAY, HOUR, Context, DailySeries, HubLoad
 from features.snapshots import seconds
 
-__all__ = ["Context", "DailySeries", "HubLoad", "build_context", "known_at", "utc"]
+__all__ = [
+    "LOOKBACK_DAYS",
+    "Context",
+    "DailySeries",
+    "HubLoad",
+    "build_context",
+    "known_at",
+    "utc",
+]
+
+# The longest trailing window any family reads (postcode failed attempts): a context built
+# from this many days before `as_of` equals one built from the whole history.
+LOOKBACK_DAYS = max(HISTORY_DAYS, GAP_DAYS, POSTCODE_DAYS)
 
 IN_EVENTS = ("HUB_IN", "TERMINAL_IN")
 OUT_EVENTS = ("HUB_OUT", "DELIVERED")

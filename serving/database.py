@@ -35,6 +35,29 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 _UPGRADE_LOCK = 0x5747_4F42
 
 
+# Bound parameters per statement, under PostgreSQL's limit of 65,535.
+MAX_PARAMETERS = 30_000
+# Execution option of a read-only connection (`Database.reading`).
+READ_ONLY = "stallguard_read_only"
+
+
+def insert_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows in as few round trips as the backend allows.
+
+    psycopg sends an executemany as one INSERT per row; on PostgreSQL the rows go as multi-row
+    INSERTs instead, each under the driver's bound-parameter limit. SQLite's executemany is
+    already a loop in C.
+    """
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.insert(), rows)
+        return
+    chunk = max(1, MAX_PARAMETERS // len(rows[0]))
+    for start in range(0, len(rows), chunk):
+        conn.execute(table.insert().values(rows[start : start + chunk]))
+
+
 def db_time(ts: dt.datetime) -> dt.datetime:
     """Naive UTC at microsecond precision (what every SQL backend stores).
 
@@ -87,7 +110,9 @@ def make_engine(url_text: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read takes no lock up front: readers then run beside each other and a writer (WAL).
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -176,6 +201,14 @@ class Database:
     def _transaction(self) -> Iterator[Connection]:
         with self.engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read-only transaction: on SQLite it waits for no writer and blocks none."""
+        with self.engine.connect() as conn:
+            conn.execution_options(**{READ_ONLY: True})
+            with conn.begin():
+                yield conn
 
 
 def run_migrations(metadata: sa.MetaData) -> None:

@@ -30,6 +30,7 @@ from training.predictor import STAGE_FEATURE, Predictor
 from training.recalibration import fit_recalibration
 from training.refit import history_frame
 from training.sources import TrainingData
+from training.timing import Stopwatch
 
 Progress = Callable[[str], None]
 
@@ -103,7 +104,7 @@ def train(
     config = config or TrainConfig()
     window = window or window_of(data, config)
     say = progress or (lambda _: None)
-    clock = _Clock()
+    clock = Stopwatch(digits=2)
     ships = data.tables.shipments
 
     say("sampling snapshots")
@@ -318,14 +319,3 @@ def _cap_rows(mask: np.ndarray, limit: int, seed: int) -> np.ndarray:
     out = np.zeros_like(mask)
     out[np.random.default_rng(seed).choice(rows, limit, replace=False)] = True
     return out
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.laps: dict[str, float] = {}
-        self._last = time.perf_counter()
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self.laps[name] = round(now - self._last, 2)
-        self._last = now

@@ -43,7 +43,7 @@ def _reasons(raw: str | None, lang: str) -> list[Reason]:
 
 def shipment_view(store: StateStore, shipment_id: str, lang: str) -> ShipmentView | None:
     """A parcel with its current prediction, scans and prediction history; None if unknown."""
-    with store.engine.connect() as conn:
+    with store.reading() as conn:
         ship = conn.execute(
             sa.select(shipments).where(shipments.c.shipment_id == shipment_id)
         ).first()
@@ -155,7 +155,7 @@ def at_risk_page(
         )
     size = max(1, min(limit, MAX_PAGE))
     query = query.order_by(predictions.c.risk.desc(), predictions.c.shipment_id).limit(size + 1)
-    with store.engine.connect() as conn:
+    with store.reading() as conn:
         rows = conn.execute(query).all()
     more = len(rows) > size
     rows = rows[:size]
@@ -167,7 +167,7 @@ def at_risk_page(
 def network_view(store: StateStore) -> NetworkOut:
     """Per hub and terminal: parcels whose last scan is there, at risk among them, capacity."""
     last = store.last_pass()
-    with store.engine.connect() as conn:
+    with store.reading() as conn:
         places = conn.execute(sa.select(network).order_by(network.c.location_id)).all()
         counts: dict[Any, tuple[int, int]] = {}
         if last is not None:

@@ -135,6 +135,7 @@ watch_passes = sa.Table(
     sa.Column("context_as_of", sa.DateTime(), nullable=False),
     sa.Column("finished_at", sa.DateTime(), nullable=False),
     sa.Column("scored", sa.Integer(), nullable=False),
+    sa.Column("at_risk", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("alerts", sa.Integer(), nullable=False),
     sa.Column("model_version", sa.String(64), nullable=False),
 )

@@ -34,7 +34,8 @@ from contract.schema import (
 )
 from contract.tables import Tables, conform
 from features.address import address_quality
-from serving.database import Database, db_time
+from features.context import LOOKBACK_DAYS
+from serving.database import Database, db_time, insert_rows
 from serving.watch import schema
 from serving.watch.schema import (
     network,
@@ -50,6 +51,9 @@ from serving.watch.schema import (
 
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
 DEFAULT_URL = "sqlite:///data/state.db"
+# How far back a pass reads: the context's longest window, plus a week for the parcels in
+# flight when it starts.
+HORIZON = pd.Timedelta(days=LOOKBACK_DAYS + 7)
 CHUNK = 500  # keys per IN list: under every backend's bound-parameter limit
 PII = ("dest_address", "recipient_phone")
 _STORED = [c.name for c in SHIPMENTS.columns if c.name not in PII]
@@ -136,9 +140,10 @@ class StateStore(Database):
             rows[name] = quality[name].to_numpy()
         rows["contact_hash"] = self._contact_hashes(frame)
         records = _records(rows, ("created_at", "promised_at", "delivered_at"))
+        stamp = db_time(now)
         for record in records:
             record["content_hash"] = _digest(record)
-            record["updated_at"] = db_time(now)
+            record["updated_at"] = stamp
         results: list[RowResult] = []
         with self._transaction() as conn:
             ids = [r["shipment_id"] for r in records]
@@ -156,7 +161,7 @@ class StateStore(Database):
                 known[sid] = record["content_hash"]
                 results.append(RowResult(sid, ACCEPTED))
             if inserts:
-                conn.execute(shipments.insert(), list(inserts.values()))
+                insert_rows(conn, shipments, list(inserts.values()))
             for sid, record in updates.items():
                 conn.execute(
                     shipments.update().where(shipments.c.shipment_id == sid).values(**record)
@@ -189,6 +194,7 @@ class StateStore(Database):
             )
         ]
         records = _records(frame[[c.name for c in SCAN_EVENTS.columns]], ("event_time",))
+        stamp = db_time(now)
         results: list[RowResult] = []
         with self._transaction() as conn:
             known = self._existing(
@@ -207,10 +213,10 @@ class StateStore(Database):
                     results.append(RowResult(label, DUPLICATE))
                 else:
                     seen.add(key)
-                    fresh.append({**record, "event_key": key, "ingested_at": db_time(now)})
+                    fresh.append({**record, "event_key": key, "ingested_at": stamp})
                     results.append(RowResult(label, ACCEPTED))
             if fresh:
-                conn.execute(scan_events.insert(), fresh)
+                insert_rows(conn, scan_events, fresh)
                 self._set_outcomes(conn, [r for r in fresh if r["event_type"] == "DELIVERED"])
         return results
 
@@ -227,29 +233,75 @@ class StateStore(Database):
         times = [c.name for c in contract.columns if c.kind == "timestamp"]
         dates = [c.name for c in contract.columns if c.kind == "date"]
         records = _records(frame[[c.name for c in contract.columns]], times, dates)
-        results = []
+        keys = [tuple(r[k] for k in contract.key) for r in records]
+        latest = dict(zip(keys, records, strict=True))  # a key twice in a batch: the last wins
+        results: list[RowResult] = []
         with self._transaction() as conn:
-            for record in records:
-                where = [table.c[k] == record[k] for k in contract.key]
-                done = conn.execute(table.update().where(*where).values(**record))
-                if done.rowcount == 0:
-                    conn.execute(table.insert().values(**record))
-                results.append(RowResult(":".join(str(record[k]) for k in contract.key), ACCEPTED))
+            stored = self._stored_rows(conn, table, contract.key, list(latest.values()))
+            inserts: list[dict[str, Any]] = []
+            updates: list[dict[str, Any]] = []
+            for key, record in zip(keys, records, strict=True):
+                label = ":".join(str(v) for v in key)
+                if stored.get(key) == record:
+                    results.append(RowResult(label, DUPLICATE))
+                    continue
+                if record is latest[key]:
+                    (updates if key in stored else inserts).append(record)
+                results.append(RowResult(label, ACCEPTED))
+            if inserts:
+                insert_rows(conn, table, inserts)
+            if updates:
+                where = [table.c[k] == sa.bindparam(f"b_{k}") for k in contract.key]
+                conn.execute(
+                    table.update()
+                    .where(*where)
+                    .values({c: sa.bindparam(c) for c in updates[0] if c not in contract.key}),
+                    [{**r, **{f"b_{k}": r[k] for k in contract.key}} for r in updates],
+                )
         return results
 
+    @staticmethod
+    def _stored_rows(
+        conn: Connection, table: sa.Table, key: tuple[str, ...], records: list[dict[str, Any]]
+    ) -> dict[tuple[Any, ...], dict[str, Any]]:
+        """The stored rows with the keys of `records`, by key (one query per chunk).
+
+        Bounded by the first key column's values and the range of the others, then matched.
+        """
+        wanted = {tuple(r[k] for k in key) for r in records}
+        firsts = sorted({k[0] for k in wanted})
+        found: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for start in range(0, len(firsts), CHUNK):
+            query = sa.select(table).where(table.c[key[0]].in_(firsts[start : start + CHUNK]))
+            for i, name in enumerate(key[1:], 1):
+                values = [k[i] for k in wanted]
+                query = query.where(table.c[name].between(min(values), max(values)))
+            for row in conn.execute(query):
+                mapping = dict(row._mapping)
+                at = tuple(mapping[k] for k in key)
+                if at in wanted:
+                    found[at] = mapping
+        return found
+
     def _set_outcomes(self, conn: Connection, delivered: list[dict[str, Any]]) -> None:
-        for record in delivered:
-            conn.execute(
-                shipments.update()
-                .where(
-                    shipments.c.shipment_id == record["shipment_id"],
-                    sa.or_(
-                        shipments.c.delivered_at.is_(None),
-                        shipments.c.delivered_at > record["event_time"],
-                    ),
-                )
-                .values(delivered_at=record["event_time"], final_status="DELIVERED")
+        if not delivered:
+            return
+        # One statement executed for many rows: a round trip per batch, not per parcel.
+        conn.execute(
+            shipments.update()
+            .where(
+                shipments.c.shipment_id == sa.bindparam("b_shipment_id"),
+                sa.or_(
+                    shipments.c.delivered_at.is_(None),
+                    shipments.c.delivered_at > sa.bindparam("b_event_time"),
+                ),
             )
+            .values(delivered_at=sa.bindparam("b_event_time"), final_status="DELIVERED"),
+            [
+                {"b_shipment_id": r["shipment_id"], "b_event_time": r["event_time"]}
+                for r in delivered
+            ],
+        )
 
     @staticmethod
     def _existing(
@@ -275,18 +327,38 @@ class StateStore(Database):
     # --- what the watcher reads and writes ----------------------------------------------------
 
     def tables(self, as_of: pd.Timestamp) -> Tables:
-        """The canonical tables as known at `as_of` (scans up to it), address text-free."""
+        """The canonical tables as known at `as_of` (scans up to it), address text-free.
+
+        Only what a pass needs: parcels created within `HORIZON` before `as_of` (the context's
+        longest window, and the parcels in flight at its start) or not delivered by then,
+        their scans, and the weather since; a pass's cost does not grow with the store's age.
+        """
         when = db_time(as_of)
-        with self._transaction() as conn:
-            ships = pd.read_sql(sa.select(shipments).where(shipments.c.created_at <= when), conn)
+        since = db_time(as_of - HORIZON)
+        wanted = sa.and_(
+            shipments.c.created_at <= when,
+            sa.or_(
+                shipments.c.created_at >= since,
+                shipments.c.delivered_at.is_(None),
+                shipments.c.delivered_at > when,
+            ),
+        )
+        scan_columns = [scan_events.c[c.name] for c in SCAN_EVENTS.columns]
+        with self.reading() as conn:
+            ships = pd.read_sql(sa.select(shipments).where(wanted), conn)
             events = pd.read_sql(
-                sa.select(*(scan_events.c[c.name] for c in SCAN_EVENTS.columns)).where(
-                    scan_events.c.event_time <= when
-                ),
+                sa.select(*scan_columns)
+                .join(shipments, shipments.c.shipment_id == scan_events.c.shipment_id)
+                .where(wanted, scan_events.c.event_time <= when),
                 conn,
             )
-            daily = pd.read_sql(sa.select(weather_daily), conn)
-            forecast = pd.read_sql(sa.select(weather_forecast), conn)
+            daily = pd.read_sql(
+                sa.select(weather_daily).where(weather_daily.c.date >= since.date()), conn
+            )
+            forecast = pd.read_sql(
+                sa.select(weather_forecast).where(weather_forecast.c.issued_date >= since.date()),
+                conn,
+            )
             places = pd.read_sql(sa.select(network), conn)
         # An outcome after as_of was not known then.
         later = ships["delivered_at"].notna() & (pd.to_datetime(ships["delivered_at"]) > when)
@@ -360,8 +432,9 @@ class StateStore(Database):
                         predictions.c.shipment_id.in_(ids[start : start + CHUNK])
                     )
                 )
-            conn.execute(
-                predictions.insert(),
+            insert_rows(
+                conn,
+                predictions,
                 [
                     {
                         **row,
@@ -377,11 +450,13 @@ class StateStore(Database):
             )
             try:
                 with conn.begin_nested():
-                    conn.execute(prediction_log.insert(), logged)
+                    insert_rows(conn, prediction_log, logged)
             except IntegrityError:  # this pass's as_of was logged before (a re-run)
                 pass
 
-    def record_pass(self, as_of: pd.Timestamp, scored: int, alerts: int, label: str) -> None:
+    def record_pass(
+        self, as_of: pd.Timestamp, scored: int, at_risk: int, alerts: int, label: str
+    ) -> None:
         """Note a finished pass (lookups answer "as of" the latest).
 
         A pass builds its context from the store as of its own `as_of`, so that is the
@@ -393,6 +468,7 @@ class StateStore(Database):
             "context_as_of": when,
             "finished_at": db_time(dt.datetime.now(dt.UTC)),
             "scored": scored,
+            "at_risk": at_risk,
             "alerts": alerts,
             "model_version": label,
         }
@@ -440,15 +516,36 @@ class StateStore(Database):
 
     def last_pass(self) -> dict[str, Any] | None:
         """The latest finished pass (as_of, context_as_of, scored, alerts, model_version)."""
-        with self._transaction() as conn:
+        with self.reading() as conn:
             row = conn.execute(
                 sa.select(watch_passes).order_by(watch_passes.c.as_of.desc()).limit(1)
             ).first()
         return None if row is None else dict(row._mapping)
 
+    def pass_history(self, limit: int) -> list[dict[str, Any]]:
+        """The latest `limit` passes (as_of, scored, at_risk, alerts), oldest first."""
+        with self.reading() as conn:
+            rows = conn.execute(
+                sa.select(watch_passes).order_by(watch_passes.c.as_of.desc()).limit(limit)
+            ).all()
+        return [dict(r._mapping) for r in reversed(rows)]
+
+    def regions(self) -> list[str]:
+        """Destination regions of the parcels in flight at the latest pass, sorted."""
+        last = self.last_pass()
+        if last is None:
+            return []
+        with self.reading() as conn:
+            found = conn.scalars(
+                sa.select(predictions.c.dest_region)
+                .where(predictions.c.as_of == last["as_of"], predictions.c.dest_region.is_not(None))
+                .distinct()
+            )
+            return sorted(str(r) for r in found)
+
     def counts(self) -> dict[str, int]:
         """Rows per table (shipments, scans, predictions, log), for progress and tests."""
-        with self._transaction() as conn:
+        with self.reading() as conn:
             return {
                 t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one())
                 for t in (shipments, scan_events, predictions, prediction_log)

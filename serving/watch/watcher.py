@@ -7,7 +7,9 @@ logs them, and runs the alert policy into the outbox. A parcel that has not move
 as the hours pass, because its features age with `as_of`.
 
 Passes never overlap across processes: a pass takes the store's lease first and gives up
-(`WatchBusy`) if another holds it. The clock is injected, so a replay runs in simulated time.
+(`WatchBusy`) if another holds it. The lease is short and renewed while the pass runs, so a
+process killed mid-pass holds up the next one for at most `LEASE_S`. The clock is injected, so
+a replay runs in simulated time.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import datetime as dt
 import logging
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -27,12 +30,14 @@ from serving.inference import scored_of
 from serving.watch.store import StateStore
 from training.predictor import Predictor
 from training.scoring import score
+from training.timing import Stopwatch
 
 log = logging.getLogger("stallguard.watch")
 
 Clock = Callable[[], pd.Timestamp]
-# Longest a pass may hold the lease; a pass that died frees it after this.
-LEASE_S = 600.0
+# The pass lease's length; a running pass renews it every third of that, so a pass whose
+# process died frees it within this many seconds.
+LEASE_S = 30.0
 
 
 class WatchBusy(RuntimeError):
@@ -48,12 +53,15 @@ class PassResult:
         scored: Parcels in flight it scored.
         at_risk: How many of them are at or above the alert threshold.
         alerts: Alerts the policy emitted into the outbox.
+        seconds: Where the pass spent its time: read (the store as of `as_of`), score
+            (context, features, models), write (current predictions and the log), alert.
     """
 
     as_of: pd.Timestamp
     scored: int
     at_risk: int
     alerts: int
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def wall_clock() -> pd.Timestamp:
@@ -102,9 +110,14 @@ class Watcher:
         when = (as_of if as_of is not None else self.clock()).tz_convert("UTC")
         if not self.store.acquire(self.owner, dt.datetime.now(dt.UTC), LEASE_S):
             raise WatchBusy("another watcher pass is running; try again when it ends")
+        stop = threading.Event()
+        renewer = threading.Thread(target=self._renew, args=(stop,), daemon=True)
+        renewer.start()
         try:
             result = self._pass(when)
         finally:
+            stop.set()
+            renewer.join()
             self.store.release(self.owner)
         log.info(
             "pass as_of=%s scored=%d at_risk=%d alerts=%d",
@@ -115,18 +128,31 @@ class Watcher:
         )
         return result
 
+    def _renew(self, stop: threading.Event) -> None:
+        while not stop.wait(LEASE_S / 3):
+            if not self.store.acquire(self.owner, dt.datetime.now(dt.UTC), LEASE_S):
+                log.warning(
+                    "the pass lease was taken over: this pass ran longer than %s s", LEASE_S
+                )
+
     def _pass(self, when: pd.Timestamp) -> PassResult:
+        clock = Stopwatch()
         tables = self.store.tables(when)
+        clock.lap("read")
         # Nothing in flight: nothing to score, and no context to build (score() checks first).
         scores = score(self.predictor, tables, when)
+        clock.lap("score")
         if scores.empty:
-            self.store.record_pass(when, 0, 0, self.label)
-            return PassResult(when, 0, 0, 0)
+            self.store.record_pass(when, 0, 0, 0, self.label)
+            return PassResult(when, 0, 0, 0, clock.laps)
         events = tables.scan_events.sort_values("event_time", kind="stable")
         last = events.groupby("shipment_id", observed=True, sort=False).tail(1)
         self.store.write_predictions(scores, when, self.label, last.set_index("shipment_id"))
+        clock.lap("write")
         records = scores.to_dict("records")
         batch = [scored_of(row, row["promised_at"], self.label) for row in records]
         emitted = self.alerts.decide(batch, self.policy, when, self.renderer)
-        self.store.record_pass(when, len(scores), len(emitted), self.label)
-        return PassResult(when, len(scores), int(scores["at_risk"].sum()), len(emitted))
+        at_risk = int(scores["at_risk"].sum())
+        self.store.record_pass(when, len(scores), at_risk, len(emitted), self.label)
+        clock.lap("alert")
+        return PassResult(when, len(scores), at_risk, len(emitted), clock.laps)

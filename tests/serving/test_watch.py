@@ -141,3 +141,23 @@ def _current(store: StateStore, as_of: pd.Timestamp) -> pd.DataFrame:
     with store.engine.connect() as conn:
         frame = pd.read_sql(predictions.select(), conn)
     return frame[frame["as_of"] == as_of.tz_convert("UTC").tz_localize(None)]
+
+
+def test_weather_and_network_upserts_answer_duplicate_or_accepted(small_data, tmp_path):
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}", PII_KEY, small_data.tables.locale)
+    daily = small_data.tables.weather_daily.head(200)
+    assert {r.status for r in store.put_table("weather_daily", daily)} == {"accepted"}
+    assert {r.status for r in store.put_table("weather_daily", daily)} == {"duplicate"}
+    wetter = daily.head(3).assign(precip_mm=daily["precip_mm"].head(3) + 5.0)
+    results = store.put_table("weather_daily", pd.concat([wetter, daily.iloc[3:6]]))
+    assert [r.status for r in results] == ["accepted"] * 3 + ["duplicate"] * 3
+    stored = store.tables(small_data.now).weather_daily
+    assert len(stored) == len(daily)
+    got = wetter[["region", "date"]].merge(stored, on=["region", "date"], how="left")
+    np.testing.assert_allclose(got["precip_mm"], wetter["precip_mm"])
+    places = small_data.tables.network
+    store.put_table("network", places)
+    bigger = places.head(1).assign(daily_capacity=places["daily_capacity"].iloc[0] * 2)
+    (result,) = store.put_table("network", bigger)
+    assert result.status == "accepted" and result.key == places["location_id"].iloc[0]
+    assert len(store.tables(small_data.now).network) == len(places)
