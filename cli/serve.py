@@ -135,10 +135,12 @@ def serve_demo_command(
     data: Annotated[Path, typer.Option(help="Tables directory to pick parcels from.")] = Path(
         "data/simulated"
     ),
-    parcels: Annotated[int, typer.Option(min=1, max=50, help="Parcels to ask about.")] = 5,
+    parcels: Annotated[
+        int, typer.Option(min=1, max=50, help="Parcels of the at-risk list to show.")
+    ] = 10,
     port: Annotated[int, typer.Option(help="Port for the service (0: a free one).")] = 0,
 ) -> None:
-    """Start the service on the champion, ask it about parcels in flight, show the alerts."""
+    """Serve the champion, replay the data's last days into it live, show what it knows."""
     load_settings()
     from cli.demo.run import run_demo
 

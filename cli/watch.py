@@ -20,6 +20,8 @@ from cli.settings import load_settings, redact
 if TYPE_CHECKING:
     from rich.progress import TaskID
 
+    from serving.watch.watcher import Watcher
+
 app = typer.Typer()
 PANEL = "Watch"
 
@@ -65,15 +67,32 @@ def watch_command(
     """Re-score every parcel in flight as of now (or --as-of) and queue the alerts it triggers."""
     if not once:
         fail("only --once is supported here; the service runs passes on a clock")
-    settings = load_settings()
     import pandas as pd
 
+    from serving.watch.watcher import WatchBusy
+
+    watcher = local_watcher()
+    when = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp(dt.datetime.now(dt.UTC))
+    try:
+        with console.status(f"watching as of {when:%Y-%m-%d %H:%M} UTC"):
+            result = watcher.run_pass(when)
+    except WatchBusy as err:
+        fail(err)
+    console.print(
+        f"[green]Pass[/] as of {result.as_of.isoformat()}: {result.scored:,} parcels in flight, "
+        f"{result.at_risk:,} at risk, {result.alerts:,} alerts queued"
+    )
+
+
+def local_watcher() -> Watcher:
+    """A watcher in this process, on the settings' model, state store and outbox."""
+    settings = load_settings()
     from contract.locale import NEUTRAL
-    from serving.alerts import AlertPolicy, AlertStore
+    from serving.alerts import AlertStore
     from serving.messages import MessageBook
     from serving.model_source import ModelNotFound, load_served_model
     from serving.watch.store import StateStore
-    from serving.watch.watcher import WatchBusy, Watcher
+    from serving.watch.watcher import Watcher
 
     try:
         with console.status(f"loading {settings.model_uri}"):
@@ -84,22 +103,12 @@ def watch_command(
     locale = context.locale if context is not None else NEUTRAL
     state = StateStore(settings.secret("state_url") or "", settings.secret("pii_key"), locale)
     outbox = AlertStore(settings.secret("outbox_url") or "")
-    policy = AlertPolicy(settings.alert_enter, settings.alert_exit, settings.alert_eta_move_h)
-    watcher = Watcher(
+    policy = settings.alert_policy()
+    return Watcher(
         state,
         model.predictor,
         model.label,
         outbox,
         policy,
         MessageBook.from_json(settings.compensation, locale.timezone),
-    )
-    when = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp(dt.datetime.now(dt.UTC))
-    try:
-        with console.status(f"watching as of {when:%Y-%m-%d %H:%M} UTC"):
-            result = watcher.run_pass(when)
-    except WatchBusy as err:
-        fail(err)
-    console.print(
-        f"[green]Pass[/] as of {result.as_of.isoformat()}: {result.scored:,} parcels in flight, "
-        f"{result.at_risk:,} at risk, {result.alerts:,} alerts queued"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,6 +10,7 @@ import pandas as pd
 
 from contract.schema import SCAN_EVENTS, SHIPMENTS
 from contract.tables import Tables
+from serving.watch.targets import rows_json
 
 _INPUT = [c for c in SHIPMENTS.columns if not c.outcome]
 _EVENT_FIELDS = [c.name for c in SCAN_EVENTS.columns if c.name != "shipment_id"]
@@ -54,8 +56,5 @@ def _json(value: Any) -> Any:
 
 def table_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows of a canonical table as JSON-ready dicts (the ingestion API's row shape)."""
-    columns = list(frame.columns)
-    return [
-        {c: _json(v) for c, v in zip(columns, values, strict=True)}
-        for values in frame.itertuples(index=False, name=None)
-    ]
+    rows: list[dict[str, Any]] = json.loads(rows_json(frame))
+    return rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -37,6 +38,23 @@ def running_service(
     Raises:
         RuntimeError: The service exited or did not become ready; the message has its log tail.
     """
+    with service_process(env, port, log_file, ready_timeout, target) as (url, _):
+        yield url
+
+
+@contextmanager
+def service_process(
+    env: dict[str, str] | None = None,
+    port: int = 0,
+    log_file: Path | None = None,
+    ready_timeout: float = 120.0,
+    target: str = SERVICE,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Like `running_service`, and the process too (its group id is its pid: kill to crash it).
+
+    Raises:
+        RuntimeError: The service exited or did not become ready; the message has its log tail.
+    """
     port = port or free_port()
     bentoml = Path(sys.executable).with_name("bentoml")
     full_env = {**os.environ, "BENTOML_DO_NOT_TRACK": "True", **(env or {})}
@@ -51,7 +69,7 @@ def running_service(
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(process, url, ready_timeout, log_file)
-        yield url
+        yield url, process
     finally:
         _stop(process)
         if log_file:
@@ -74,6 +92,23 @@ def _wait_ready(
             pass
         time.sleep(0.25)
     raise RuntimeError(f"the service was not ready after {timeout:.0f} s{_tail(log_file)}")
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the service and its workers at once (a crash: no shutdown hook runs).
+
+    BentoML starts each worker in a session of its own, so killing the server's group alone
+    would leave the worker serving on the inherited socket.
+    """
+    import psutil
+
+    workers = psutil.Process(process.pid).children(recursive=True)
+    os.killpg(process.pid, signal.SIGKILL)
+    for worker in workers:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            worker.kill()
+    process.wait(timeout=10)
+    psutil.wait_procs(workers, timeout=10)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

@@ -1,40 +1,59 @@
-"""`stallguard serve-demo`: start the real service, ask it about parcels, show the alerts sent."""
+"""`stallguard serve-demo`: the live watch end to end on the real service.
+
+Starts `bentoml serve` on the champion with a fresh state store and outbox, replays the last
+days of a world into it through the ingestion API (history first, then scans and a watcher pass
+every simulated hour), and then asks it what ops and support would: the at-risk list, one
+parcel, and the alerts a signed webhook received.
+"""
 
 from __future__ import annotations
 
+import secrets
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from cli.demo.payloads import shipment_payloads
 from cli.demo.processes import running_service
 from cli.demo.receiver import WebhookReceiver
 from contract.tables import Tables
+from serving.alerts.signing import new_secret
+from serving.watch.replay import Replay
+from serving.watch.targets import HttpTarget
 
-CANDIDATES = 300  # parcels sent in one /predict batch; the most at risk are shown
 SEOUL = "Asia/Seoul"
+DAYS = 3.0  # simulated days streamed live; the history before them is loaded first
+EVERY = pd.Timedelta(hours=2)  # a pass every two simulated hours: about a minute in all
 
 
-def run_demo(data: Path, parcels: int, port: int, console: Console) -> None:
-    """Serve the champion, send parcels in flight from `data`, print answers and alerts.
+def run_demo(data: Path, parcels: int, port: int, console: Console, days: float = DAYS) -> None:
+    """Serve the champion, replay the last `days` of `data` into it, show what it knows.
 
     Raises:
         FileNotFoundError: `data` is not a Tables directory.
         RuntimeError: The service did not start (no champion, port taken), with its log.
     """
+    from cli.replay import replay_live
+
     tables = Tables.read(data)
-    now = tables.scan_events["event_time"].max()
-    ids = _in_flight(tables, now, CANDIDATES)
-    body = shipment_payloads(tables, ids, now)
+    start = tables.scan_events["event_time"].max() - pd.Timedelta(days=days)
+    replay = Replay(tables, start, days, EVERY)
+    token = secrets.token_urlsafe(16)
+    secret = new_secret()
     with tempfile.TemporaryDirectory() as tmp, WebhookReceiver() as webhook:
         env = {
+            "STALLGUARD_STATE_URL": f"sqlite:///{tmp}/state.db",
             "STALLGUARD_OUTBOX_URL": f"sqlite:///{tmp}/outbox.db",
+            "STALLGUARD_WATCH_EVERY": "0",  # the replay drives the clock
+            "STALLGUARD_API_TOKEN": token,
+            "STALLGUARD_PII_KEY": secrets.token_urlsafe(16),
             "STALLGUARD_WEBHOOK_URL": webhook.url,
+            "STALLGUARD_WEBHOOK_SECRET": secret,
         }
         started = time.monotonic()
         with console.status("starting bentoml serve serving.service:Stallguard"):
@@ -42,80 +61,114 @@ def run_demo(data: Path, parcels: int, port: int, console: Console) -> None:
             url = service.__enter__()
         try:
             console.print(f"service ready at {url} in {time.monotonic() - started:.1f} s")
-            with httpx.Client(base_url=url, timeout=60) as client:
-                _show(client, body, parcels, now, console)
-                _alerts(client, body, webhook, console)
+            headers = {"Authorization": f"Bearer {token}"}
+            with httpx.Client(base_url=url, timeout=60, headers=headers) as client:
+                _model(client, console)
+                target = HttpTarget(url, token)
+                try:
+                    summary = replay_live(
+                        replay, target, 0.0, f"{url} (POST /shipments, /events, /weather, /watch)"
+                    )
+                finally:
+                    target.close()
+                _at_risk(client, parcels, console)
+                top = _one_parcel(client, console)
+                _alerts(webhook, summary.alerts, console)
+                console.print(
+                    f"pages while it runs: {url}/ops and {url}/track/{top or 'ID'} (sign in "
+                    f"with this run's token {token}); `make serve` serves them on port 3000"
+                )
         finally:
             service.__exit__(None, None, None)
         console.print("service stopped")
 
 
-def _in_flight(tables: Tables, now: pd.Timestamp, limit: int) -> list[str]:
-    ships = tables.shipments
-    flying = ships[
-        (ships["created_at"] <= now)
-        & ~(ships["delivered_at"] <= now).fillna(False)
-        # promised at least 12 h ahead: the ones ops can still save (the early-warning horizon)
-        & (ships["promised_at"] > now + pd.Timedelta(hours=12))
-    ]
-    return flying["shipment_id"].head(limit).tolist()
-
-
-def _show(
-    client: httpx.Client,
-    body: list[dict[str, object]],
-    parcels: int,
-    now: pd.Timestamp,
-    console: Console,
-) -> None:
+def _model(client: httpx.Client, console: Console) -> None:
     model = client.get("/model").json()
     console.print(
         f"model {model['name']} v{model['version']} (run {model['run_id']}), "
         f"AUC {model['metrics'].get('risk_roc_auc', float('nan')):.3f}"
     )
-    started = time.perf_counter()
-    answer = client.post("/predict", json={"shipments": body, "lang": "en"})
+
+
+def _at_risk(client: httpx.Client, parcels: int, console: Console) -> None:
+    answer = client.get("/at-risk", params={"limit": parcels, "lang": "ko"})
     answer.raise_for_status()
-    elapsed = (time.perf_counter() - started) * 1000
-    predictions = answer.json()["predictions"]
-    console.print(
-        f"/predict: {len(body)} parcels in flight at {now:%Y-%m-%d %H:%M} UTC, {elapsed:.0f} ms"
+    page = answer.json()
+    table = Table(
+        title=f"GET /at-risk?limit={parcels}&lang=ko (as of {_kst(page['as_of'])} KST)",
+        title_justify="left",
     )
-    top = sorted(predictions, key=lambda p: -p["risk"])[:parcels]
-    chosen = [b for b in body if b["shipment_id"] in {p["shipment_id"] for p in top}]
-    korean = client.post("/predict", json={"shipments": chosen, "lang": "ko"}).json()
-    ko = {p["shipment_id"]: p for p in korean["predictions"]}
-    table = Table(title="Most at risk (answers of POST /predict)", title_justify="left")
-    for column in ("shipment", "risk", "ETA P10-P90 (KST)", "reasons (en)", "이유 (ko)"):
-        table.add_column(column)
-    for p in top:
-        window = f"{_kst(p['eta_p10'])} .. {_kst(p['eta_p90'])}"
-        en = "; ".join(r["text"] for r in p["reasons"][:2])
-        kr = "; ".join(r["text"] for r in ko[p["shipment_id"]]["reasons"][:2])
-        table.add_row(p["shipment_id"], f"{p['risk']:.0%}", window, en, kr)
+    for column in ("#", "shipment", "risk", "h left", "ETA P10..P90 KST", "last scan"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("이유 (top reason)")
+    for rank, item in enumerate(page["items"], 1):
+        scan = item.get("last_scan") or {}
+        reason = item.get("top_reason") or {}
+        table.add_row(
+            str(rank),
+            item["shipment_id"],
+            f"{item['risk']:.0%}",
+            f"{item['hours_left']:.0f}",
+            f"{_kst(item['eta_p10'])}..{_kst(item['eta_p90'], '%d %H:%M')}",
+            f"{scan.get('event_type', '-')}",
+            reason.get("text", "-"),
+        )
     console.print(table)
 
 
-def _alerts(
-    client: httpx.Client, body: list[dict[str, object]], webhook: WebhookReceiver, console: Console
-) -> None:
-    answer = client.post("/alerts", json={"shipments": body, "lang": "ko"})
-    answer.raise_for_status()
-    alerts = answer.json()["alerts"]
-    console.print(f"/alerts: {len(alerts)} alert(s) for {len(body)} parcels")
-    again = client.post("/alerts", json={"shipments": body, "lang": "ko"}).json()["alerts"]
-    console.print(f"/alerts again with the same parcels: {len(again)} new (idempotent)")
-    arrived = webhook.wait_for(len(alerts), timeout=30)
-    table = Table(title="Received by the webhook", title_justify="left")
-    for column in ("kind", "shipment", "message (ko)"):
+def _one_parcel(client: httpx.Client, console: Console) -> str | None:
+    """Print the parcel at the top of the at-risk list, as support sees it; its id."""
+    top = client.get("/at-risk", params={"limit": 1}).json()["items"]
+    if not top:
+        console.print("no parcel in flight at the end of the replay")
+        return None
+    sid: str = top[0]["shipment_id"]
+    view = client.get(f"/shipments/{sid}", params={"lang": "en"}).json()
+    console.print(f"[bold]GET /shipments/{sid}?lang=en[/]")
+    console.print(
+        f"  risk {view['risk']:.0%} ({'flagged' if view['at_risk'] else 'not flagged'}), "
+        f"promised {_kst(view['promised_at'])} KST, "
+        f"ETA {_kst(view['eta_p10'])} .. {_kst(view['eta_p90'])} (P50 {_kst(view['eta_p50'])})"
+    )
+    for reason in view["reasons"][:3]:
+        console.print(f"  - {reason['text']} ({reason['share']:.0%})")
+    scans = " > ".join(f"{s['event_type']} {_kst(s['event_time'])}" for s in view["timeline"][-4:])
+    console.print(f"  last scans: {scans}")
+    risks = " ".join(f"{h['risk']:.2f}" for h in view["history"][-8:])
+    console.print(f"  risk over the last passes: {risks}")
+    return sid
+
+
+def _alerts(webhook: WebhookReceiver, queued: int, console: Console) -> None:
+    arrived = webhook.wait_for(queued, timeout=30)
+    received = webhook.received
+    kinds = pd.Series([r["type"] for r in received]).value_counts()
+    table = Table(title="Received by the webhook (signed, Standard Webhooks)", title_justify="left")
+    for column in ("type", "shipment", "message (ko)"):
         table.add_column(column)
-    for record in webhook.received[:8]:
-        table.add_row(record["kind"], record["shipment_id"], record["message"]["ko"])
+    for record in _variety(received, 6):
+        data = record["data"]
+        table.add_row(record["type"], data["shipment_id"], _first_sentences(data["message"]["ko"]))
     console.print(table)
-    keys = {r["_key"] for r in webhook.received}
+    by_type = ", ".join(f"{n} {t}" for t, n in kinds.items()) or "none"
+    keys = {r["_key"] for r in received}
     status = "all delivered" if arrived else "[red]some still pending[/]"
-    console.print(f"webhook received {len(keys)} of {len(alerts)} alert(s): {status}")
+    console.print(f"webhook received {len(keys)} of {queued} alert(s) ({by_type}): {status}")
 
 
-def _kst(iso: str) -> str:
-    return pd.Timestamp(iso).tz_convert(SEOUL).strftime("%m-%d %H:%M")
+def _variety(received: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """Up to `n` records, every type represented first."""
+    firsts = list({r["type"]: r for r in reversed(received)}.values())
+    rest = [r for r in received if r not in firsts]
+    return (firsts + rest)[:n]
+
+
+def _first_sentences(text: str, n: int = 2) -> str:
+    """The start of a message: enough to tell one kind from another in a table."""
+    parts = text.split(". ")
+    return ". ".join(parts[:n]) + ("." if len(parts) > n else "")
+
+
+def _kst(iso: str, fmt: str = "%m-%d %H:%M") -> str:
+    return pd.Timestamp(iso).tz_convert(SEOUL).strftime(fmt)
