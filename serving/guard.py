@@ -5,12 +5,16 @@
 - The API routes need the bearer token (when one is set; the scheme is case-insensitive), a
   JSON body, and at most STALLGUARD_MAX_BODY_BYTES of it, read and counted before anything
   parses it.
+- The pages (`/ops`, `/track/{id}`) need the same token, from a signed-in browser's session
+  cookie (serving/pages/session.py) or the bearer header; a browser without one is sent to
+  `/login`.
 - Every 4xx of the API has one body shape (serving/errors.py).
 - Each request is counted and timed by route and status, and logged as one access line
   (method, route, status, milliseconds: never a query string, body or header).
 
-Probes (`/healthz`, `/livez`, `/readyz`), `/metrics` and the OpenAPI page stay open, so an
-orchestrator and a Prometheus scraper need no token; they expose no parcel data.
+Probes (`/healthz`, `/livez`, `/readyz`), `/metrics`, the OpenAPI page and the pages'
+stylesheet and script stay open, so an orchestrator and a Prometheus scraper need no token;
+they expose no parcel data.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import quote
 
 from serving.errors import error_body, normalized
 from serving.metrics import counters
+from serving.pages.session import signed_in
 from serving.settings import Settings
 
 Scope = MutableMapping[str, Any]
@@ -41,24 +47,31 @@ API_ROUTES = (
     "/watch",
     "/at-risk",
 )
+# The pages for people (serving/pages/): the token by sign-in cookie or bearer header.
+PAGE_ROUTES = ("/ops", "/ops/pass", "/track", "/login")
 # Routes with a path parameter: (prefix, the route's label).
-PARAM_ROUTES = (("/shipments/", "/shipments/{id}"),)
+PARAM_ROUTES = (("/shipments/", "/shipments/{id}"), ("/track/", "/track/{id}"))
 # What needs the token (and a checked body when posted).
-PROTECTED = frozenset(API_ROUTES) | {label for _, label in PARAM_ROUTES}
+PROTECTED = frozenset(API_ROUTES) | {"/shipments/{id}"}
+# Pages that need a signed-in browser (or the bearer token); /login does not.
+PAGES = frozenset({"/ops", "/ops/pass", "/track", "/track/{id}"})
+LOGIN_MAX_BYTES = 4096
 OPEN_ROUTES = ("/", "/docs", "/docs.json", "/healthz", "/livez", "/readyz", "/metrics")
 # BentoML's client (bentoml.SyncHTTPClient) reads the API list here.
 CLIENT_ROUTES = ("/schema.json",)
 ASSET_PREFIX = "/docs/assets/"
+STATIC_PREFIX = "/static/"  # the pages' stylesheet and script
 
 access = logging.getLogger("stallguard.access")
 
 
 def route_of(path: str) -> str | None:
     """The known route a path belongs to (the metrics label), or None."""
-    if path in API_ROUTES or path in OPEN_ROUTES or path in CLIENT_ROUTES:
+    if path in API_ROUTES or path in OPEN_ROUTES or path in CLIENT_ROUTES or path in PAGE_ROUTES:
         return path
-    if path.startswith(ASSET_PREFIX):
-        return ASSET_PREFIX
+    for prefix in (ASSET_PREFIX, STATIC_PREFIX):
+        if path.startswith(prefix):
+            return prefix
     for prefix, label in PARAM_ROUTES:
         if path.startswith(prefix) and "/" not in path[len(prefix) :]:
             return label
@@ -97,10 +110,13 @@ class ApiGuard:
         if route is None:
             await _send_error(send, 404, "no such route; the API is described at /")
             return
+        headers = {k.lower(): v for k, v in scope.get("headers") or []}
+        if route in PAGES or route == "/login":
+            await self._page(route, scope, receive, send, headers)
+            return
         if route not in PROTECTED:
             await self.app(scope, receive, send)
             return
-        headers = {k.lower(): v for k, v in scope.get("headers") or []}
         if self.token and not self._authorized(headers):
             await _send_error(send, 401, "missing or wrong bearer token", bearer=True)
             return
@@ -115,6 +131,30 @@ class ApiGuard:
                 return
             receive = _replay(body, receive)
         await self.app(scope, receive, _ErrorRewriter(send))
+
+    async def _page(
+        self, route: str, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes]
+    ) -> None:
+        """A page: signed in (cookie or bearer), or sent to sign in; the sign-in form capped."""
+        if route == "/login":
+            length = headers.get(b"content-length", b"0")
+            if not length.isdigit() or int(length) > LOGIN_MAX_BYTES:
+                await _send_error(send, 413, "the sign-in form is too large")
+                return
+        elif self.token and not self._signed_in(headers):
+            if route == "/ops/pass":
+                await _send_error(send, 401, "sign in at /login", bearer=True)
+                return
+            path = scope.get("path", "/ops")
+            query = scope.get("query_string", b"").decode("latin-1")
+            target = quote(f"{path}?{query}" if query else path, safe="")
+            await _redirect(send, f"/login?next={target}")
+            return
+        await self.app(scope, receive, send)
+
+    def _signed_in(self, headers: dict[bytes, bytes]) -> bool:
+        cookie = headers.get(b"cookie", b"").decode("latin-1")
+        return self._authorized(headers) or signed_in(cookie, self.token or "")
 
     def _authorized(self, headers: dict[bytes, bytes]) -> bool:
         scheme, _, given = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
@@ -135,6 +175,18 @@ class ApiGuard:
             f"the body is larger than {self.max_body:,} bytes (STALLGUARD_MAX_BODY_BYTES): "
             "split the batch"
         )
+
+
+async def _redirect(send: Send, location: str) -> None:
+    """A 303 to `location` (a page's sign-in)."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 303,
+            "headers": [(b"location", location.encode("latin-1")), (b"content-length", b"0")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:

@@ -10,26 +10,39 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import gc
+import hmac
 import logging
 import threading
 from http import HTTPStatus
 from typing import Annotated, Any
+from urllib.parse import parse_qs, quote, urlencode
 
 import bentoml
 import pandas as pd
 from bentoml.exceptions import BentoMLException
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from contract.locale import NEUTRAL
-from serving.alerts import AlertPolicy, AlertStore, Sender
+from serving.alerts import AlertStore, Sender
 from serving.guard import ApiGuard
 from serving.inference import InputError, reasons_of, scored_of, to_predictions, to_tables
 from serving.messages import MessageBook
 from serving.metrics import counters, exposition
 from serving.model_source import ServedModel, load_served_model
 from serving.openapi import ASSETS, ASSETS_ROUTE, SPEC_ROUTE, page, service_spec
+from serving.pages.render import (
+    STATIC,
+    Filters,
+    Site,
+    login_page,
+    ops_page,
+    pass_state,
+    track_page,
+)
+from serving.pages.session import safe_next, set_cookie_header
+from serving.pages.texts import lang_of
 from serving.redaction import install as install_redaction
 from serving.schemas import (
     AlertOut,
@@ -83,6 +96,9 @@ class BadInput(BentoMLException):
 # FastAPI's own /docs page loads Swagger UI from a CDN: off. The one page is served below.
 web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 web.mount(ASSETS_ROUTE, StaticFiles(directory=ASSETS), name="swagger-ui")
+web.mount("/static", StaticFiles(directory=STATIC), name="pages")
+# Pages show live data: a browser must not show a stale copy after a pass.
+NO_STORE = {"cache-control": "no-store"}
 
 
 @web.get("/", include_in_schema=False)
@@ -140,9 +156,7 @@ class Stallguard:
         self.model: ServedModel = load_served_model(
             settings.model_uri, settings.tracking(), settings.context_dir
         )
-        self.policy = AlertPolicy(
-            settings.alert_enter, settings.alert_exit, settings.alert_eta_move_h
-        )
+        self.policy = settings.alert_policy()
         context = self.model.predictor.context
         timezone = context.locale.timezone if context is not None else "UTC"
         self.messages = MessageBook.from_json(settings.compensation, timezone)
@@ -174,6 +188,7 @@ class Stallguard:
             self.policy,
             self.messages,
         )
+        self.site = Site(self.state, self.store, self.messages, timezone, self.model.label)
         self._clock: threading.Thread | None = None
         if settings.watch_every > 0:
             self._clock = threading.Thread(
@@ -326,6 +341,7 @@ class Stallguard:
                 AlertOut(
                     key=alert.key,
                     kind=str(alert.kind),
+                    type=alert.event_type,
                     shipment_id=alert.shipment_id,
                     promised_at=alert.scored.promised_at,
                     risk=alert.scored.risk,
@@ -339,6 +355,68 @@ class Stallguard:
                 )
             )
         return AlertsResponse(alerts=out, evaluated=len(frame), model_version=label)
+
+    # --- pages for people (serving/pages/) --------------------------------------------------
+
+    @web.get("/ops", include_in_schema=False)
+    def ops(
+        self,
+        lang: str | None = None,
+        region: str = "",
+        location: str = "",
+        reason: str = "",
+        overdue: str = "",
+        cursor: str | None = None,
+        rank: Annotated[int, Query(ge=0)] = 0,
+    ) -> Response:
+        """The ops page: the at-risk list with filters, the network, the recent alerts."""
+        filters = Filters(region[:64], location[:64], reason[:32], overdue[:5])
+        try:
+            html = ops_page(self.site, lang_of(lang), filters, cursor, rank)
+        except ValueError:  # a cursor from an older list: start again at its first page
+            query = urlencode({"lang": lang_of(lang), **filters.query()})
+            return RedirectResponse(f"/ops?{query}", status_code=303)
+        return HTMLResponse(html, headers=NO_STORE)
+
+    @web.get("/ops/pass", include_in_schema=False)
+    def ops_pass(self) -> JSONResponse:
+        """The latest pass's time: the pages reload when it changes."""
+        return JSONResponse(pass_state(self.site), headers=NO_STORE)
+
+    @web.get("/track", include_in_schema=False)
+    def track_lookup(self, id: str = "", lang: str | None = None) -> RedirectResponse:
+        """The lookup box's target: the parcel page of the number typed."""
+        number = quote(id.strip()[:64] or "-", safe="")
+        return RedirectResponse(f"/track/{number}?lang={lang_of(lang)}", status_code=303)
+
+    @web.get("/track/{shipment_id}", include_in_schema=False)
+    def track(self, shipment_id: str, lang: str | None = None) -> HTMLResponse:
+        """The parcel page; an unknown number gets a "not found" page (404)."""
+        status, html = track_page(self.site, lang_of(lang), shipment_id[:64])
+        return HTMLResponse(html, status_code=status, headers=NO_STORE)
+
+    @web.get("/login", include_in_schema=False)
+    def login_form(self, next: str = "/ops", lang: str | None = None) -> Response:
+        """The sign-in form (only when the service has a token)."""
+        if self.settings.secret("api_token") is None:
+            return RedirectResponse(safe_next(next), status_code=303)
+        return HTMLResponse(login_page(self.site, lang_of(lang), safe_next(next), wrong=False))
+
+    @web.post("/login", include_in_schema=False)
+    async def login(self, request: Request) -> Response:
+        """Check the token typed; on success set the session cookie and go on."""
+        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        given = form.get("token", [""])[0]
+        target = safe_next(form.get("next", [""])[0])
+        expected = self.settings.secret("api_token")
+        if expected is None:
+            return RedirectResponse(target, status_code=303)
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            page = login_page(self.site, lang_of(None), target, wrong=True)
+            return HTMLResponse(page, status_code=401)
+        answer = RedirectResponse(target, status_code=303)
+        answer.headers["set-cookie"] = set_cookie_header(expected)
+        return answer
 
     @web.get("/model")
     def model_info(self) -> ModelInfo:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 from pathlib import Path
 
 import pytest
@@ -102,7 +104,8 @@ def registered(trained, small_data, fast_config, tracking):
     """The trained model logged and registered (version 1, alias challenger)."""
     from training.tracking import log_training
 
-    return log_training(trained, small_data, fast_config, tracking)
+    with mlflow_env_kept():
+        return log_training(trained, small_data, fast_config, tracking)
 
 
 # --- PostgreSQL: a throwaway server per test session (tests/support/postgres.py) ------------
@@ -137,3 +140,81 @@ def postgres_db(postgres_url):
     with admin.connect() as conn:
         conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     admin.dispose()
+
+
+# --- The served champion: its own temporary MLflow store (serving and browser tests) -------
+
+
+@pytest.fixture(scope="session")
+def serving_tracking(tmp_path_factory: pytest.TempPathFactory):
+    """A registry of its own, so promotion tests elsewhere cannot move this champion."""
+    from training.config import TrackingConfig
+
+    root = tmp_path_factory.mktemp("serving_mlflow")
+    return TrackingConfig(uri=f"sqlite:///{root / 'mlflow.db'}", artifacts=str(root / "art"))
+
+
+@pytest.fixture(scope="session")
+def champion(trained, small_data, fast_config, serving_tracking):
+    """The small world's model, registered and made champion (version 1)."""
+    from training.config import CHAMPION
+    from training.tracking import connect, log_training
+
+    with mlflow_env_kept():
+        logged = log_training(trained, small_data, fast_config, serving_tracking)
+        client = connect(serving_tracking)
+        name = serving_tracking.registered_model
+        client.set_registered_model_alias(name, CHAMPION, logged.version)
+    return logged
+
+
+@pytest.fixture(scope="session")
+def serving_env(champion, serving_tracking):
+    """Environment of a service on that champion; each user adds an outbox of its own."""
+    return {
+        "MLFLOW_TRACKING_URI": serving_tracking.uri,
+        "STALLGUARD_ARTIFACTS": serving_tracking.artifacts,
+        "BENTOML_DO_NOT_TRACK": "True",
+    }
+
+
+# --- MLflow's URIs stay out of the environment the commands under test inherit ---------------
+
+MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+@contextlib.contextmanager
+def mlflow_env_kept():
+    """Undo what `mlflow.set_tracking_uri` / `set_registry_uri` write into os.environ.
+
+    They export the URIs, so a command a later test starts with `{**os.environ, ...}` would
+    read another test's registry (MLFLOW_REGISTRY_URI wins over the test's tracking URI).
+    """
+    saved = {name: os.environ.get(name) for name in MLFLOW_ENV}
+    try:
+        yield
+    finally:
+        _restore(saved)
+
+
+_SESSION_MLFLOW_ENV = {name: os.environ.get(name) for name in MLFLOW_ENV}
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_env_restored():
+    """Every test runs, and ends, with MLflow's URIs in os.environ as the session began.
+
+    Fixtures of wider scope that talk to MLflow (a registry, a served model) are set up before
+    this one, so what they exported is undone here, before the test's own commands start.
+    """
+    _restore(_SESSION_MLFLOW_ENV)
+    yield
+    _restore(_SESSION_MLFLOW_ENV)
+
+
+def _restore(values: dict[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

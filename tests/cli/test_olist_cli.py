@@ -44,7 +44,9 @@ def test_train_then_score_olist_orders_by_stage(shared_data, tmp_path):
     assert (
         "Import report (olist)" in trained.stdout and "registered stallguard v1" in trained.stdout
     )
-    client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
+    # Both URIs: another test's fixture may have set this process's registry URI.
+    uri = env["MLFLOW_TRACKING_URI"]
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     run_id = client.get_model_version("stallguard", "1").run_id
     logged = client.get_run(run_id).data
     # Small trees, calibration cross-fitted over time blocks (docs/real-data.md).

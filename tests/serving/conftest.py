@@ -1,39 +1,8 @@
-"""Serving fixtures: a champion in its own temporary MLflow store, and request bodies."""
+"""Serving fixtures: request bodies (the champion and its store are in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
-
-
-@pytest.fixture(scope="session")
-def serving_tracking(tmp_path_factory: pytest.TempPathFactory):
-    """A registry of its own, so promotion tests elsewhere cannot move this champion."""
-    from training.config import TrackingConfig
-
-    root = tmp_path_factory.mktemp("serving_mlflow")
-    return TrackingConfig(uri=f"sqlite:///{root / 'mlflow.db'}", artifacts=str(root / "art"))
-
-
-@pytest.fixture(scope="session")
-def champion(trained, small_data, fast_config, serving_tracking):
-    """The small world's model, registered and made champion (version 1)."""
-    from training.config import CHAMPION
-    from training.tracking import connect, log_training
-
-    logged = log_training(trained, small_data, fast_config, serving_tracking)
-    client = connect(serving_tracking)
-    client.set_registered_model_alias(serving_tracking.registered_model, CHAMPION, logged.version)
-    return logged
-
-
-@pytest.fixture(scope="session")
-def serving_env(champion, serving_tracking):
-    """Environment of a service on that champion; each user adds an outbox of its own."""
-    return {
-        "MLFLOW_TRACKING_URI": serving_tracking.uri,
-        "STALLGUARD_ARTIFACTS": serving_tracking.artifacts,
-        "BENTOML_DO_NOT_TRACK": "True",
-    }
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,1 @@
+"""Pages for people: the ops list and the parcel page, rendered on the server."""
