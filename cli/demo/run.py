@@ -71,8 +71,8 @@ def run_demo(data: Path, parcels: int, port: int, console: Console, days: float 
                     )
                 finally:
                     target.close()
-                _at_risk(client, parcels, console)
-                top = _one_parcel(client, console)
+                top = _at_risk(client, parcels, console)
+                _one_parcel(client, top, console)
                 _alerts(webhook, summary.alerts, console)
                 console.print(
                     f"pages while it runs: {url}/ops and {url}/track/{top or 'ID'} (sign in "
@@ -91,7 +91,8 @@ def _model(client: httpx.Client, console: Console) -> None:
     )
 
 
-def _at_risk(client: httpx.Client, parcels: int, console: Console) -> None:
+def _at_risk(client: httpx.Client, parcels: int, console: Console) -> str | None:
+    """Print the top of the at-risk list; the id of the parcel most at risk, if any."""
     answer = client.get("/at-risk", params={"limit": parcels, "lang": "ko"})
     answer.raise_for_status()
     page = answer.json()
@@ -115,15 +116,14 @@ def _at_risk(client: httpx.Client, parcels: int, console: Console) -> None:
             reason.get("text", "-"),
         )
     console.print(table)
+    return page["items"][0]["shipment_id"] if page["items"] else None
 
 
-def _one_parcel(client: httpx.Client, console: Console) -> str | None:
-    """Print the parcel at the top of the at-risk list, as support sees it; its id."""
-    top = client.get("/at-risk", params={"limit": 1}).json()["items"]
-    if not top:
+def _one_parcel(client: httpx.Client, sid: str | None, console: Console) -> None:
+    """Print one parcel (the one most at risk) as support sees it."""
+    if sid is None:
         console.print("no parcel in flight at the end of the replay")
-        return None
-    sid: str = top[0]["shipment_id"]
+        return
     view = client.get(f"/shipments/{sid}", params={"lang": "en"}).json()
     console.print(f"[bold]GET /shipments/{sid}?lang=en[/]")
     console.print(
@@ -137,7 +137,6 @@ def _one_parcel(client: httpx.Client, console: Console) -> str | None:
     console.print(f"  last scans: {scans}")
     risks = " ".join(f"{h['risk']:.2f}" for h in view["history"][-8:])
     console.print(f"  risk over the last passes: {risks}")
-    return sid
 
 
 def _alerts(webhook: WebhookReceiver, queued: int, console: Console) -> None:

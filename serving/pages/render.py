@@ -268,7 +268,9 @@ def _message(site: Site, view: ShipmentView, lang: Lang) -> tuple[str | None, st
         data = json.loads(row.payload).get("data", {})
         hint = data.get("compensation") or {}
         return data.get("message", {}).get(lang), hint.get(lang), True
-    if view.risk is None or view.eta_p10 is None or view.eta_p50 is None or view.eta_p90 is None:
+    if not view.at_risk or view.risk is None:
+        return None, None, False
+    if view.eta_p10 is None or view.eta_p50 is None or view.eta_p90 is None:
         return None, None, False
     scored = Scored(
         shipment_id=view.shipment_id,
@@ -281,8 +283,6 @@ def _message(site: Site, view: ShipmentView, lang: Lang) -> tuple[str | None, st
         reasons=tuple((r.code, r.share) for r in view.reasons),
         model_version=view.model_version or "",
     )
-    if not view.at_risk:
-        return None, None, False
     hint = site.book.compensation_for(scored) or {}
     return site.book.render("LATE", scored, lang), hint.get(lang), False
 
