@@ -10,7 +10,7 @@ import typer
 
 from cli.options import AsOfOption
 from cli.render import console, fail, print_table, progress, warn
-from sources.synthetic.config import SimulationConfig
+from sources.synthetic.config import HubOutage, SimulationConfig
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -18,6 +18,32 @@ if TYPE_CHECKING:
 app = typer.Typer()
 PANEL = "Data"
 DEFAULT_START = dt.datetime.combine(SimulationConfig.start, dt.time())
+OUTAGE_FORMAT = "HUB:YYYY-MM-DD:DAYS"
+OUTAGE_EXAMPLE = "HUB-DAEGU-YEONGNAM:2025-03-10:2"
+
+
+def hub_outage(text: str) -> HubOutage:
+    """A hub outage spelt HUB:YYYY-MM-DD:DAYS, e.g. HUB-DAEGU-YEONGNAM:2025-03-10:2.
+
+    Raises:
+        typer.BadParameter: A part is missing or wrong; the message names it.
+    """
+    parts = text.strip().split(":")
+    if len(parts) != 3:
+        raise typer.BadParameter(f"{text!r} is not {OUTAGE_FORMAT}, e.g. {OUTAGE_EXAMPLE}")
+    hub, first, days = parts
+    try:
+        first_day = dt.date.fromisoformat(first)
+    except ValueError:
+        raise typer.BadParameter(f"{first!r} in {text!r} is not a date (YYYY-MM-DD)") from None
+    try:
+        length = int(days)
+    except ValueError:
+        raise typer.BadParameter(f"{days!r} in {text!r} is not a whole number of days") from None
+    try:
+        return HubOutage(hub=hub, first_day=first_day, days=length)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
 
 
 @app.command("simulate", rich_help_panel=PANEL)
@@ -47,14 +73,33 @@ def simulate_command(
             "instead of the built-in generator.",
         ),
     ] = None,
+    hub_outages: Annotated[
+        list[HubOutage] | None,
+        typer.Option(
+            "--hub-outage",
+            parser=hub_outage,
+            metavar=OUTAGE_FORMAT,
+            help="A hub sorts nothing for DAYS local days from the date (repeatable), e.g. "
+            f"{OUTAGE_EXAMPLE}; the truth goes to OUT/hidden/.",
+        ),
+    ] = None,
 ) -> None:
     """Simulate a Korean parcel network and write its canonical tables to OUT."""
     from sources.synthetic.summary import summarize
     from sources.synthetic.world import STAGES, simulate
 
-    config = SimulationConfig(
-        shipments=shipments, start=start.date(), days=days, seed=seed, weather_csv=weather_csv
-    )
+    try:
+        config = SimulationConfig(
+            shipments=shipments,
+            start=start.date(),
+            days=days,
+            seed=seed,
+            weather_csv=weather_csv,
+            hub_outages=tuple(hub_outages or ()),
+        )
+    except ValueError as err:
+        # Only an outage can be wrong here: the other options are checked by their types.
+        raise typer.BadParameter(str(err), param_hint="'--hub-outage'") from None
     with progress() as bar:
         task = bar.add_task("simulating", total=len(STAGES))
 
@@ -73,7 +118,34 @@ def simulate_command(
     print_table("Late rate by hidden cause", summary.by_cause)
     print_table("Late rate by destination region", summary.by_region)
     print_table("Late rate by week of creation", summary.by_week)
+    if config.hub_outages:
+        print_table("Injected hub outages", outage_summary(world.hub_outages, world.outage_waits))
     console.print(f"[green]Wrote[/] {out}/  (hidden causes: {out}/hidden/, never read by features)")
+
+
+def outage_summary(outages: pd.DataFrame, waits: pd.DataFrame) -> pd.DataFrame:
+    """One row per injected outage: its days, when its backlog cleared, who waited how long."""
+    import pandas as pd
+
+    rows = []
+    for o in outages.itertuples():
+        # A hub's overlapping outages share their waits; each row counts the ones in its window.
+        cleared = o.cleared_day if pd.notna(o.cleared_day) else waits["arrived_day"].max()
+        mine = waits[
+            (waits["hub"] == o.hub)
+            & (waits["arrived_day"] >= o.first_day)
+            & (waits["arrived_day"] <= cleared)
+        ]
+        rows.append(
+            {
+                "hub": o.hub,
+                "days": f"{o.first_day:%Y-%m-%d} to {o.last_day:%Y-%m-%d}",
+                "backlog cleared": f"{o.cleared_day:%Y-%m-%d}" if pd.notna(o.cleared_day) else "-",
+                "parcels waited >= 1 day": len(mine),
+                "mean wait (h)": float(mine["wait_hours"].mean()),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 @app.command("context", rich_help_panel=PANEL)

@@ -10,16 +10,28 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sources.synthetic.config import SimulationConfig
+from sources.synthetic.config import HubOutage, SimulationConfig
 
 if TYPE_CHECKING:
-    from sources.synthetic.world import SimulatedWorld, read_hidden_causes, simulate
+    from sources.synthetic.world import (
+        SimulatedWorld,
+        read_hidden_causes,
+        read_hub_outages,
+        simulate,
+    )
 
-__all__ = ["SimulatedWorld", "SimulationConfig", "read_hidden_causes", "simulate"]
+__all__ = [
+    "HubOutage",
+    "SimulatedWorld",
+    "SimulationConfig",
+    "read_hidden_causes",
+    "read_hub_outages",
+    "simulate",
+]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("SimulatedWorld", "read_hidden_causes", "simulate"):
+    if name in ("SimulatedWorld", "read_hidden_causes", "read_hub_outages", "simulate"):
         from sources.synthetic import world
 
         return getattr(world, name)

@@ -186,6 +186,45 @@ class StoppageConfig:
 
 
 @dataclass(frozen=True)
+class HubOutage:
+    """A hub that sorts nothing for `days` local days from `first_day` (a fire, a system outage).
+
+    Parcels keep arriving and queue first in first out; from the day after the outage the hub
+    sorts at its normal daily capacity again (no extra shifts) until the backlog has cleared.
+    Unlike `StoppageConfig`'s random stoppages, an outage is chosen by the user, so a test can
+    replay a disruption the model never saw.
+
+    Attributes:
+        hub: Location id of the hub (a key of `network.HUBS`, e.g. "HUB-DAEGU-YEONGNAM").
+        first_day: First local day without sorting.
+        days: Number of local days without sorting (at least 1).
+    """
+
+    hub: str
+    first_day: dt.date
+    days: int
+
+    def __post_init__(self) -> None:
+        # Imported here, not at the top: the network pulls in numpy and pandas, and the CLI
+        # reads this module for its help, which must stay fast.
+        from sources.synthetic.network import HUBS
+
+        if self.hub not in HUBS:
+            raise ValueError(f"unknown hub {self.hub!r}: choose one of {', '.join(HUBS)}")
+        if self.days < 1:
+            raise ValueError(f"hub outage {self} must last at least 1 day, got {self.days}")
+
+    @property
+    def last_day(self) -> dt.date:
+        """Last local day without sorting."""
+        return self.first_day + dt.timedelta(days=self.days - 1)
+
+    def __str__(self) -> str:
+        """The outage as the CLI spells it: HUB:YYYY-MM-DD:DAYS."""
+        return f"{self.hub}:{self.first_day.isoformat()}:{self.days}"
+
+
+@dataclass(frozen=True)
 class SimulationConfig:
     """A simulated world: how many parcels, when, and every delay mechanism's parameters.
 
@@ -200,6 +239,10 @@ class SimulationConfig:
         weather_csv: Real daily weather (the `weather_kr` file) instead of the generator.
         carrier: Carrier name on every shipment.
         forecast_horizon_days: Days ahead the weather forecasts reach.
+        hub_outages: Hub outages to inject (none by default); every outage day must fall
+            inside the world (`start` to its last day). The world records their truth in
+            `SimulatedWorld.hub_outages` and `outage_waits`; without outages the world is
+            exactly the one the same config gave before outages existed.
     """
 
     shipments: int = 100_000
@@ -214,9 +257,25 @@ class SimulationConfig:
     weather_effects: WeatherEffects = field(default_factory=WeatherEffects)
     stoppages: StoppageConfig = field(default_factory=StoppageConfig)
     address_defects: AddressDefectRates = field(default_factory=AddressDefectRates)
+    hub_outages: tuple[HubOutage, ...] = ()
 
     def __post_init__(self) -> None:
         if self.shipments < 1:
             raise ValueError(f"shipments must be at least 1, got {self.shipments}")
         if self.days < 7:
             raise ValueError(f"days must be at least 7 (a week of demand), got {self.days}")
+        for outage in self.hub_outages:
+            self._check_inside(outage)
+
+    @property
+    def last_day(self) -> dt.date:
+        """The world's last local day."""
+        return self.start + dt.timedelta(days=self.days - 1)
+
+    def _check_inside(self, outage: HubOutage) -> None:
+        """Reject an outage with a day outside the world (it would silently do nothing)."""
+        if outage.first_day < self.start or outage.last_day > self.last_day:
+            raise ValueError(
+                f"hub outage {outage} ({outage.first_day} to {outage.last_day}) must fall "
+                f"inside the world, {self.start} to {self.last_day}"
+            )

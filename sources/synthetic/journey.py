@@ -8,6 +8,7 @@ own hidden-cause array, so the world records exactly why each parcel was late.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -95,6 +96,27 @@ class EventLog:
         return {k: v[order] for k, v in cols.items()}
 
 
+@dataclass(frozen=True)
+class OutageTruth:
+    """What the injected hub outages did (see `SimulationConfig.hub_outages`).
+
+    Attributes:
+        cleared_day: Per outage, in config order, the first day on or after its last day
+            that ends with the hub's backlog at zero (-1 if it never does within the span).
+        parcel: Index of every parcel that waited at least one whole day at an outage hub,
+            having arrived between an outage's first day and the day its backlog cleared.
+        hub: The hub index of each such wait.
+        day: The day the parcel arrived at the hub.
+        wait_days: Whole days it waited in the queue.
+    """
+
+    cleared_day: np.ndarray
+    parcel: np.ndarray
+    hub: np.ndarray
+    day: np.ndarray
+    wait_days: np.ndarray
+
+
 @dataclass
 class Journeys:
     """The outcome of every parcel's journey."""
@@ -107,6 +129,7 @@ class Journeys:
     cause_hours: dict[str, np.ndarray]
     hub_capacity: np.ndarray
     terminal_capacity: np.ndarray
+    outages: OutageTruth
 
 
 class JourneySimulator:
@@ -179,6 +202,7 @@ class JourneySimulator:
         paths = self.net.lane_paths[o, d]
         # Plan without queues to learn each hub's daily volume, then run with the backlog.
         planned = self._through_hubs(parcels, paths, leave_h, hub_draws, backlog=None)
+        outages = self._outage_days()
         backlog = HubBacklog.from_arrivals(
             planned.arrivals,
             self.n_hubs,
@@ -186,7 +210,9 @@ class JourneySimulator:
             self.ops.hub_capacity_headroom,
             self.ops.peak_surge_capacity,
             self.ops.post_holiday_surge_days,
+            outages,
         )
+        self.outage_waits: list[tuple[np.ndarray, ...]] = []
         hubs = self._through_hubs(parcels, paths, leave_h, hub_draws, backlog=backlog)
 
         terminal_in_h = self._to_terminal(parcels, hubs.depart_h, hubs.last_region)
@@ -200,7 +226,30 @@ class JourneySimulator:
             cause_hours=self.causes,
             hub_capacity=backlog.capacity,
             terminal_capacity=self.terminal_capacity,
+            outages=self._outage_truth(backlog, outages),
         )
+
+    def _outage_days(self) -> list[tuple[int, int, int]]:
+        """(hub index, first day, last day) of every injected outage, in config order."""
+        start = self.cal.start
+        return [
+            (
+                self.net.hub_ids.index(o.hub),
+                (o.first_day - start).days,
+                (o.last_day - start).days,
+            )
+            for o in self.cfg.hub_outages
+        ]
+
+    def _outage_truth(
+        self, backlog: HubBacklog, outages: list[tuple[int, int, int]]
+    ) -> OutageTruth:
+        """The outages' cleared days and the waits `_through_hubs` recorded."""
+        cleared = np.array([backlog.cleared_day(h, last) for h, _, last in outages], dtype=np.int64)
+        waits = self.outage_waits or [(np.zeros(0, dtype=np.int64),) * 4]
+        columns = zip(*waits, strict=True)
+        parcel, hub, day, wait = (np.concatenate(c).astype(np.int64) for c in columns)
+        return OutageTruth(cleared, parcel, hub, day, wait)
 
     def _promise(self, p: Parcels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Ship day (same day before the cut-off) and the promised day (D+1, D+2 remote)."""
@@ -261,12 +310,17 @@ class JourneySimulator:
             base = self.net.linehaul_hours(region[active], hub_region)
             factor = self._linehaul_factor(self._day(t[active]), hub_region)
             arrive = t[active] + base * factor
-            arrivals.append((hub, self._day(arrive)))
+            arrive_day = self._day(arrive)
+            arrivals.append((hub, arrive_day))
             wait_days = np.zeros(len(active), dtype=np.int64)
             if backlog is not None:
                 self.causes["WEATHER"][active] += base * (factor - 1)
-                wait_days = backlog.wait_days(hub, self._day(arrive), fifo_rank[active, k])
+                wait_days = backlog.wait_days(hub, arrive_day, fifo_rank[active, k])
                 self.causes["HUB_BACKLOG"][active] += wait_days * 24.0
+                caught = backlog.in_outage[hub, arrive_day] & (wait_days >= 1)
+                self.outage_waits.append(
+                    (active[caught], hub[caught], arrive_day[caught], wait_days[caught])
+                )
                 self.events.add(active, arrive, "HUB_IN", hub, hub_region)
             depart = arrive + sort_h[active, k] + 24.0 * wait_days
             if backlog is not None:
@@ -469,12 +523,23 @@ class HubBacklog:
     `backlog[d] = max(0, backlog[d-1] + arrivals[d] - capacity[d])`, carried over days. A parcel
     arriving on day d at a random position of that day's arrivals is sorted on the first day
     whose cumulative sorted count passes its place in the queue.
+
+    Attributes:
+        capacity: Each hub's normal daily capacity.
+        arrived_before: Parcels arrived before each day [hub, day].
+        arrived_on: Parcels arriving on each day [hub, day].
+        sorted_by: Parcels sorted up to the end of each day [hub, day].
+        backlog: Parcels carried over at the end of each day [hub, day].
+        in_outage: Days from an injected outage's first day to the day its backlog cleared
+            [hub, day].
     """
 
     capacity: np.ndarray
     arrived_before: np.ndarray
     arrived_on: np.ndarray
     sorted_by: np.ndarray
+    backlog: np.ndarray
+    in_outage: np.ndarray
 
     @classmethod
     def from_arrivals(
@@ -485,8 +550,19 @@ class HubBacklog:
         headroom: float,
         surge: float,
         surge_days_after_closure: int,
+        outages: Sequence[tuple[int, int, int]] = (),
     ) -> HubBacklog:
-        """Queue state of every hub from the planned (hub, day) arrivals of every path stage."""
+        """Queue state of every hub from the planned (hub, day) arrivals of every path stage.
+
+        Args:
+            arrivals: (hub index, day) arrays of every path stage.
+            n_hubs: Number of hubs.
+            calendar: The world's days (closures, peaks).
+            headroom: Capacity over a busy ordinary day.
+            surge: Capacity multiplier on peak days and after closures.
+            surge_days_after_closure: Days after a closure that get the surge.
+            outages: (hub index, first day, last day) of injected outages: no sorting then.
+        """
         span = calendar.span
         counts = np.zeros((n_hubs, span))
         for hub, day in arrivals:
@@ -499,18 +575,31 @@ class HubBacklog:
         surge_days = calendar.is_peak | calendar.after_closure(surge_days_after_closure)
         daily = np.where(surge_days, surge, 1.0) * open_days
         cap = capacity[:, None] * daily[None, :]
+        # Outages stop sorting only after the capacity is sized, so they cannot lower it.
+        for h, first, last in outages:
+            cap[h, first : last + 1] = 0.0
         backlog = np.zeros_like(counts)
         carried = np.zeros(n_hubs)
         for d in range(span):
             carried = np.maximum(0.0, carried + counts[:, d] - cap[:, d])
             backlog[:, d] = carried
         cum = np.cumsum(counts, axis=1)
+        in_outage = np.zeros((n_hubs, span), dtype=bool)
+        for h, first, last in outages:
+            cleared = _first_clear_day(backlog[h], last)
+            in_outage[h, first : (span if cleared < 0 else cleared + 1)] = True
         return cls(
             capacity=capacity,
             arrived_before=cum - counts,
             arrived_on=counts,
             sorted_by=cum - backlog,
+            backlog=backlog,
+            in_outage=in_outage,
         )
+
+    def cleared_day(self, hub: int, last: int) -> int:
+        """First day on or after `last` that ends with `hub`'s backlog at zero (-1 if none)."""
+        return _first_clear_day(self.backlog[hub], last)
 
     def wait_days(self, hub: np.ndarray, day: np.ndarray, rank: np.ndarray) -> np.ndarray:
         """Whole days a parcel waits in the queue before its sort."""
@@ -521,3 +610,9 @@ class HubBacklog:
             sorted_on = np.searchsorted(self.sorted_by[h], place[sel], side="right")
             wait[sel] = np.maximum(sorted_on - day[sel], 0)
         return wait
+
+
+def _first_clear_day(backlog: np.ndarray, from_day: int) -> int:
+    """First day on or after `from_day` whose carried backlog is zero (-1 if none)."""
+    clear = np.flatnonzero(backlog[from_day:] == 0.0)
+    return from_day + int(clear[0]) if len(clear) else -1

@@ -32,6 +32,7 @@ from sources.synthetic.journey import (
     Conditions,
     Journeys,
     JourneySimulator,
+    OutageTruth,
     Parcels,
 )
 from sources.synthetic.locale import korea
@@ -51,6 +52,18 @@ HOUR_WEIGHTS = np.array(
     [2, 1, 1, 0.5, 0.5, 0.5, 1, 2, 3, 5, 6, 6, 6, 5, 5, 5, 5, 5, 5, 6, 7, 7, 6, 4], dtype=float
 )
 STAGES = ("weather", "demand", "addresses", "journeys", "tables")
+HUB_OUTAGE_COLUMNS = {
+    "hub": "str",
+    "first_day": "datetime64[us]",
+    "last_day": "datetime64[us]",
+    "cleared_day": "datetime64[us]",
+}
+OUTAGE_WAIT_COLUMNS = {
+    "shipment_id": "str",
+    "hub": "str",
+    "arrived_day": "datetime64[us]",
+    "wait_hours": "float64",
+}
 
 ProgressFn = Callable[[str], None]
 
@@ -65,6 +78,14 @@ class SimulatedWorld:
             and contact defects are listed even when they caused no failed attempt.
         stoppages: Regional stoppages (region, first and last local day).
         sellers: Every seller's true reliability (seller_id, slow).
+        hub_outages: Injected hub outages (`SimulationConfig.hub_outages`): hub, first and
+            last local day without sorting, and cleared_day, the first day from the last one
+            that ended with the hub's backlog at zero (NaT if it never did in the simulated
+            span). Empty without outages.
+        outage_waits: Every parcel that waited at least one whole day in an outage hub's queue
+            having arrived between the outage's first day and its cleared day: shipment_id,
+            hub, arrived_day (local day) and wait_hours (whole days of waiting x 24; the
+            same hours are in its `HUB_BACKLOG` hidden cause).
         end: The world's "now": local midnight after its last day, in UTC.
     """
 
@@ -72,6 +93,8 @@ class SimulatedWorld:
     hidden_causes: pd.DataFrame
     stoppages: pd.DataFrame
     sellers: pd.DataFrame
+    hub_outages: pd.DataFrame
+    outage_waits: pd.DataFrame
     end: pd.Timestamp
 
     def write(self, path: str | Path) -> Path:
@@ -82,6 +105,8 @@ class SimulatedWorld:
         self.hidden_causes.to_parquet(hidden / "hidden_causes.parquet", index=False)
         self.stoppages.to_parquet(hidden / "stoppages.parquet", index=False)
         self.sellers.to_parquet(hidden / "sellers.parquet", index=False)
+        self.hub_outages.to_parquet(hidden / "hub_outages.parquet", index=False)
+        self.outage_waits.to_parquet(hidden / "outage_waits.parquet", index=False)
         return root
 
 
@@ -106,6 +131,28 @@ class HiddenStates:
 def read_hidden_causes(path: str | Path) -> pd.DataFrame:
     """The hidden causes of a world written by `SimulatedWorld.write` (for evaluation only)."""
     return pd.read_parquet(Path(path) / HIDDEN_DIR / "hidden_causes.parquet")
+
+
+def read_hub_outages(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The injected hub outages and the waits they caused, of a world written by `write`.
+
+    For evaluation only, like the hidden causes. Worlds written before outages existed have
+    no such files: they read as empty tables with the usual columns.
+
+    Returns:
+        The `SimulatedWorld.hub_outages` and `outage_waits` tables.
+    """
+    hidden = Path(path) / HIDDEN_DIR
+    return (
+        _read_or_empty(hidden / "hub_outages.parquet", HUB_OUTAGE_COLUMNS),
+        _read_or_empty(hidden / "outage_waits.parquet", OUTAGE_WAIT_COLUMNS),
+    )
+
+
+def _read_or_empty(file: Path, columns: dict[str, str]) -> pd.DataFrame:
+    if file.exists():
+        return pd.read_parquet(file)
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in columns.items()})
 
 
 def read_hidden_states(path: str | Path) -> HiddenStates | None:
@@ -178,10 +225,20 @@ def simulate(config: SimulationConfig, progress: ProgressFn | None = None) -> Si
     )
     hidden = _hidden_causes(journeys, addresses.defect, ids)
     stoppage_table = _stoppage_table(stoppages, network, calendar)
+    outage_table = _hub_outage_table(config, journeys.outages, calendar)
+    wait_table = _outage_wait_table(journeys.outages, network, calendar, ids)
     tick("tables")
     seller_table = pd.DataFrame({"seller_id": sellers.ids.astype(str), "slow": sellers.slow})
     end = origin_time + pd.Timedelta(hours=end_h)
-    return SimulatedWorld(tables, hidden, stoppage_table, seller_table, end)
+    return SimulatedWorld(
+        tables=tables,
+        hidden_causes=hidden,
+        stoppages=stoppage_table,
+        sellers=seller_table,
+        hub_outages=outage_table,
+        outage_waits=wait_table,
+        end=end,
+    )
 
 
 def _weather(
@@ -248,6 +305,43 @@ def _stoppage_table(
             "last_day": pd.to_datetime([calendar.dates[b] for _, _, b in stoppages]),
         }
     ).astype({"region": "str", "first_day": "datetime64[us]", "last_day": "datetime64[us]"})
+
+
+def _local_days(days: np.ndarray, calendar: WorldCalendar) -> pd.Series:
+    """Day indices as local dates (datetime64[us]); -1 (never) becomes NaT."""
+    dates = [calendar.dates[d] if d >= 0 else None for d in days.tolist()]
+    return pd.Series(pd.to_datetime(dates), dtype="datetime64[us]")
+
+
+def _hub_outage_table(
+    config: SimulationConfig, truth: OutageTruth, calendar: WorldCalendar
+) -> pd.DataFrame:
+    outages = config.hub_outages
+    return pd.DataFrame(
+        {
+            "hub": [o.hub for o in outages],
+            "first_day": pd.to_datetime([o.first_day for o in outages]),
+            "last_day": pd.to_datetime([o.last_day for o in outages]),
+            "cleared_day": _local_days(truth.cleared_day, calendar),
+        }
+    ).astype(HUB_OUTAGE_COLUMNS)
+
+
+def _outage_wait_table(
+    truth: OutageTruth, network: Network, calendar: WorldCalendar, ids: np.ndarray
+) -> pd.DataFrame:
+    # One row per parcel and hub: a path never visits a hub twice, and overlapping outage
+    # windows of one hub are merged before the waits are recorded.
+    order = np.lexsort((truth.hub, truth.parcel))
+    hubs = np.asarray(network.hub_ids)
+    return pd.DataFrame(
+        {
+            "shipment_id": ids[truth.parcel[order]],
+            "hub": hubs[truth.hub[order]],
+            "arrived_day": _local_days(truth.day[order], calendar),
+            "wait_hours": truth.wait_days[order] * 24.0,
+        }
+    ).astype(OUTAGE_WAIT_COLUMNS)
 
 
 @dataclass(frozen=True)
