@@ -28,6 +28,7 @@ from features.snapshots import Columns
 from training.models import QUANTILES, EtaModel, RiskModel, feature_matrix, trained_positions
 from training.reasons import top_reasons
 from training.recalibration import Recalibration
+from training.reference import Reference
 
 REASON_MIN_RISK = 0.2  # below this a parcel gets no reasons (see Predictor._reasons)
 STAGE_FEATURE = "prog_last_event"  # groups the conformal margins: known at serving time too
@@ -62,6 +63,8 @@ class Predictor:
         info: What the model is (source, data window, metrics), shown by serving.
         recalibration: A refit of the risk map and ETA margins on recent outcomes
             (training/recalibration.py); None: the training-time calibration.
+        reference: How features and risk were spread over parcels in flight at the end of
+            the training data, for drift (training/reference.py); None: not fitted.
     """
 
     risk: RiskModel
@@ -71,6 +74,7 @@ class Predictor:
     context: Context | None = None
     info: dict[str, Any] = field(default_factory=dict)
     recalibration: Recalibration | None = None
+    reference: Reference | None = None
     _category_cache: dict[Any, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     @cached_property
@@ -210,11 +214,21 @@ class Predictor:
         Returns:
             One row per snapshot with the columns of `OUTPUT_COLUMNS`.
         """
+        return self.predict_with_features(tables, snapshots, context)[0]
+
+    def predict_with_features(
+        self,
+        tables: Tables,
+        snapshots: pd.DataFrame | None = None,
+        context: Context | None = None,
+    ) -> tuple[pd.DataFrame, Columns]:
+        """`predict`, and the feature values it scored (for drift: no second feature build)."""
         if snapshots is None:
             snapshots = latest_snapshots(tables)
         if self._shared_categories is None:
             x = self.features(tables, snapshots, context)
             out = self.predict_features(x, snapshots["as_of"])
+            columns: Columns = {name: x[name].to_numpy() for name in self.feature_names}
         else:
             columns = feature_columns(
                 tables, snapshots, context if context is not None else self.context
@@ -222,7 +236,7 @@ class Predictor:
             groups = np.asarray(as_categorical(np.asarray(columns[STAGE_FEATURE], dtype=object)))
             out = self._predict_matrix(self._column_matrix(columns), groups, snapshots["as_of"])
         out.insert(0, "shipment_id", snapshots["shipment_id"].to_numpy())
-        return out
+        return out, columns
 
     def save(self, path: str | Path, with_context: bool = True) -> Path:
         """Write the bundle into directory `path` (no pickle).
@@ -253,6 +267,8 @@ class Predictor:
             self.context.write(root / "context")
         if self.recalibration is not None:
             self.recalibration.write(root)
+        if self.reference is not None:
+            self.reference.write(root)
         return root
 
     @classmethod
@@ -286,6 +302,7 @@ class Predictor:
             context = Context.read(root / "context")
         predictor = cls(risk, eta, meta["threshold"], meta["feature_names"], context, meta["info"])
         predictor.recalibration = Recalibration.read(root)
+        predictor.reference = Reference.read(root)
         if recalibration is not None and not predictor.use_recalibration(recalibration):
             raise ValueError(
                 f"the recalibration fitted at {recalibration.fitted_at} belongs to model "

@@ -11,6 +11,7 @@ from contract.schema import TIMESTAMP_DTYPE
 from contract.tables import Tables
 from features.build import build_features
 from features.context import Context, build_context
+from features.snapshots import Columns
 from training.predictor import Predictor
 from training.reasons import REASONS
 
@@ -23,6 +24,47 @@ def in_flight(tables: Tables, now: pd.Timestamp) -> pd.DataFrame:
     finished = ships["delivered_at"].notna() & (ships["delivered_at"] <= now)
     finished |= ships["final_status"].astype("str").isin(["RETURNED", "CANCELED", "LOST"])
     return ships[(ships["created_at"] <= now) & ~finished.to_numpy()]
+
+
+def _naive_utc(times: pd.Series) -> np.ndarray:
+    return pd.to_datetime(times, utc=True).dt.tz_localize(None).to_numpy("datetime64[us]")
+
+
+def pass_snapshots(
+    tables: Tables,
+    end: pd.Timestamp,
+    days: float = 14.0,
+    every_hours: float = 1.0,
+    share: float = 1.0,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Snapshots of the parcels in flight at each pass time over the `days` before `end`.
+
+    A parcel is in flight from its creation until its delivery or, when it was returned (or
+    canceled, or lost), until its last scan: what a watch pass would have scored then (the
+    drift reference is fitted on these). `share` < 1 keeps that random share of each pass's
+    parcels: hourly passes cover every hour of the day (hub load and dwell move with it) at
+    the cost of fewer passes.
+    """
+    ships = tables.shipments
+    last_scan = tables.scan_events.groupby("shipment_id", sort=False)["event_time"].max()
+    gave_up = ships["final_status"].astype("str").isin(["RETURNED", "CANCELED", "LOST"])
+    finished = ships["delivered_at"].where(~gave_up, ships["shipment_id"].map(last_scan))
+    created, done = (_naive_utc(c) for c in (ships["created_at"], finished))
+    ids = ships["shipment_id"].to_numpy()
+    end = end.floor("h")
+    times = pd.date_range(end - pd.Timedelta(days=days), end, freq=f"{every_hours}h")
+    rng = np.random.default_rng(seed)
+    parts = []
+    for when in times[1:]:
+        stamp = np.datetime64(when.tz_convert("UTC").tz_localize(None), "us")
+        flying = (created <= stamp) & ~(done <= stamp)  # NaT: not finished
+        if share < 1:
+            flying &= rng.random(len(ids)) < share
+        parts.append(pd.DataFrame({"shipment_id": ids[flying], "as_of": when}))
+    if not parts:
+        return pd.DataFrame({"shipment_id": [], "as_of": pd.Series([], dtype=TIMESTAMP_DTYPE)})
+    return pd.concat(parts, ignore_index=True).astype({"as_of": TIMESTAMP_DTYPE})
 
 
 def score(
@@ -44,20 +86,31 @@ def score(
         context: Cross-shipment context; default: built from `tables` as of `now`.
         lang: Language of the reason texts ("ko" or "en").
     """
+    return score_with_features(predictor, tables, now, context, lang)[0]
+
+
+def score_with_features(
+    predictor: Predictor,
+    tables: Tables,
+    now: pd.Timestamp,
+    context: Context | None = None,
+    lang: str = "en",
+) -> tuple[pd.DataFrame, Columns]:
+    """`score`, and the feature values of the scored parcels (in their input order)."""
     flying = in_flight(tables, now)
     if flying.empty:
-        return pd.DataFrame(columns=["shipment_id", "risk"])
+        return pd.DataFrame(columns=["shipment_id", "risk"]), {}
     snapshots = pd.DataFrame(
         {"shipment_id": flying["shipment_id"].to_numpy(), "as_of": now}
     ).astype({"as_of": TIMESTAMP_DTYPE})
     context = context if context is not None else build_context(tables, as_of=now)
-    out = predictor.predict(tables, snapshots, context)
+    out, columns = predictor.predict_with_features(tables, snapshots, context)
     out.insert(2, "promised_at", flying["promised_at"].to_numpy())
     out.insert(3, "overdue", (flying["promised_at"] < now).to_numpy())
     out.insert(4, "dest_region", flying["dest_region"].astype("str").to_numpy())
     out["reasons"] = _reason_texts(out, lang)
     order = np.argsort(-out["risk"].to_numpy(), kind="stable")
-    return out.iloc[order].reset_index(drop=True)
+    return out.iloc[order].reset_index(drop=True), columns
 
 
 STAGE_EVENTS = {"purchase": "CREATED", "handoff": "PICKED_UP"}

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from contract.tables import Tables
 from features.build import build_features
 from features.context import build_context
 from training.baselines import cause_columns, oracle_roc_auc
@@ -28,11 +29,21 @@ from training.metrics import choose_threshold
 from training.models import EtaModel, RiskModel
 from training.predictor import STAGE_FEATURE, Predictor
 from training.recalibration import fit_recalibration
+from training.reference import REFERENCE_DAYS, Reference
 from training.refit import history_frame
+from training.scoring import pass_snapshots
 from training.sources import TrainingData
 from training.timing import Stopwatch
 
 Progress = Callable[[str], None]
+BACKTEST_METRICS = (
+    "risk_roc_auc",
+    "risk_ece",
+    "risk_brier",
+    "eta_p50_mae_h",
+    "eta_p10_p90_coverage",
+    "eval_late_rate",
+)
 
 
 @dataclass
@@ -231,6 +242,10 @@ def train(
         days,
     )
     evaluation.metrics |= stage_metrics(evaluation.frame, config.stage_metrics)
+    # What monitoring compares live figures with (serving/monitoring).
+    backtest.info["backtest"] = {
+        k: float(evaluation.metrics[k]) for k in BACKTEST_METRICS if k in evaluation.metrics
+    }
     clock.lap("evaluate")
 
     folds = (split.train, split.calibrate, split.evaluate)
@@ -279,6 +294,12 @@ def train(
             },
         )
         clock.lap("refit")
+    say("profiling the parcels in flight at the end of the data (the drift reference)")
+    backtest.reference = fit_reference(backtest, data.tables, window.evaluate_from)
+    deployed.reference = (
+        fit_reference(deployed, data.tables, data.now) if deployed is not backtest else None
+    ) or backtest.reference
+    clock.lap("reference")
     counts = {
         "snapshots": len(snaps),
         "train": int(split.train.sum()),
@@ -289,6 +310,21 @@ def train(
         "deployed_train": int(deploy.sum()) if config.refit else 0,
     }
     return TrainResult(deployed, backtest, evaluation, window, counts, clock.laps, started)
+
+
+def fit_reference(predictor: Predictor, tables: Tables, end: pd.Timestamp) -> Reference | None:
+    """The drift reference of `predictor`: features and risk of the parcels in flight.
+
+    Pass-like snapshots every hour over the `REFERENCE_DAYS` before `end`, a twelfth of the
+    parcels in flight at each (every hour of the day, at the rows of two passes a day);
+    None when nothing was in flight then.
+    """
+    snaps = pass_snapshots(tables, end, REFERENCE_DAYS, every_hours=1.0, share=1 / 12)
+    if snaps.empty:
+        return None
+    x = build_features(tables, snaps)[predictor.feature_names]
+    risk = predictor.predict_features(x, snaps["as_of"], reasons=False)["risk"].to_numpy()
+    return Reference.fit(x, risk, snaps)
 
 
 def _same_share(limit: int, train: np.ndarray, rows: np.ndarray) -> int:
