@@ -140,6 +140,17 @@ watch_passes = sa.Table(
     sa.Column("model_version", sa.String(64), nullable=False),
 )
 
+# Per pass: how its parcels' features and risks fall in the model's reference bins, as JSON
+# {column: [count per bin]} (training/reference.py); passes pool by adding counts.
+pass_profiles = sa.Table(
+    "pass_profiles",
+    metadata,
+    sa.Column("as_of", sa.DateTime(), primary_key=True),
+    sa.Column("model_version", sa.String(64), nullable=False),
+    sa.Column("rows", sa.Integer(), nullable=False),
+    sa.Column("counts", sa.Text(), nullable=False),
+)
+
 # One watcher pass at a time across processes: whoever holds the row until `until`.
 watch_lease = sa.Table(
     "watch_lease",

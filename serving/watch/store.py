@@ -39,6 +39,7 @@ from serving.database import Database, db_time, insert_rows
 from serving.watch import schema
 from serving.watch.schema import (
     network,
+    pass_profiles,
     prediction_log,
     predictions,
     scan_events,
@@ -455,12 +456,19 @@ class StateStore(Database):
                 pass
 
     def record_pass(
-        self, as_of: pd.Timestamp, scored: int, at_risk: int, alerts: int, label: str
+        self,
+        as_of: pd.Timestamp,
+        scored: int,
+        at_risk: int,
+        alerts: int,
+        label: str,
+        profile: dict[str, list[int]] | None = None,
     ) -> None:
-        """Note a finished pass (lookups answer "as of" the latest).
+        """Note a finished pass (lookups answer "as of" the latest), with its drift counts.
 
         A pass builds its context from the store as of its own `as_of`, so that is the
-        context's time too.
+        context's time too. `profile`: the pass's bin counts against the model's reference
+        (None: the model has no reference).
         """
         when = db_time(as_of)
         row = {
@@ -475,6 +483,10 @@ class StateStore(Database):
         with self._transaction() as conn:
             conn.execute(watch_passes.delete().where(watch_passes.c.as_of == when))
             conn.execute(watch_passes.insert().values(**row))
+            conn.execute(pass_profiles.delete().where(pass_profiles.c.as_of == when))
+            if profile is not None:
+                counts = {"as_of": when, "model_version": label, "rows": scored}
+                conn.execute(pass_profiles.insert().values(**counts, counts=json.dumps(profile)))
 
     def acquire(self, owner: str, now: dt.datetime, ttl_s: float) -> bool:
         """Take the pass lease for `ttl_s` seconds if nobody else holds it; True if taken."""

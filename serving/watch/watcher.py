@@ -29,7 +29,7 @@ from serving.alerts import AlertPolicy, AlertStore, Renderer
 from serving.inference import scored_of
 from serving.watch.store import StateStore
 from training.predictor import Predictor
-from training.scoring import score
+from training.scoring import score_with_features
 from training.timing import Stopwatch
 
 log = logging.getLogger("stallguard.watch")
@@ -140,7 +140,7 @@ class Watcher:
         tables = self.store.tables(when)
         clock.lap("read")
         # Nothing in flight: nothing to score, and no context to build (score() checks first).
-        scores = score(self.predictor, tables, when)
+        scores, features = score_with_features(self.predictor, tables, when)
         clock.lap("score")
         if scores.empty:
             self.store.record_pass(when, 0, 0, 0, self.label)
@@ -153,6 +153,8 @@ class Watcher:
         batch = [scored_of(row, row["promised_at"], self.label) for row in records]
         emitted = self.alerts.decide(batch, self.policy, when, self.renderer)
         at_risk = int(scores["at_risk"].sum())
-        self.store.record_pass(when, len(scores), at_risk, len(emitted), self.label)
+        reference = self.predictor.reference
+        profile = reference.counts(features, scores["risk"]) if reference is not None else None
+        self.store.record_pass(when, len(scores), at_risk, len(emitted), self.label, profile)
         clock.lap("alert")
         return PassResult(when, len(scores), at_risk, len(emitted), clock.laps)
