@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from cli import data, model, outbox, replay, serve, watch
+from cli import data, model, monitor, outbox, replay, serve, watch
 
 app = typer.Typer(
     help="Stallguard: predict which parcels will miss their promise, and why.",
@@ -22,6 +22,6 @@ def main() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
-for group in (data.app, model.app, serve.app, watch.app, replay.app):
+for group in (data.app, model.app, serve.app, watch.app, replay.app, monitor.app):
     app.add_typer(group)
 app.add_typer(outbox.app, name="outbox", rich_help_panel=serve.PANEL)

@@ -20,6 +20,10 @@ from cli.settings import load_settings, redact
 if TYPE_CHECKING:
     from rich.progress import TaskID
 
+    from contract.locale import Locale
+    from serving.alerts import AlertStore
+    from serving.model_source import ServedModel
+    from serving.watch.store import StateStore
     from serving.watch.watcher import Watcher
 
 app = typer.Typer()
@@ -84,15 +88,13 @@ def watch_command(
     )
 
 
-def local_watcher() -> Watcher:
-    """A watcher in this process, on the settings' model, state store and outbox."""
+def served_watch() -> tuple[ServedModel, StateStore, AlertStore, Locale]:
+    """The settings' served model, the watch's state store and the outbox, in this process."""
     settings = load_settings()
     from contract.locale import NEUTRAL
     from serving.alerts import AlertStore
-    from serving.messages import MessageBook
     from serving.model_source import ModelNotFound, load_served_model
     from serving.watch.store import StateStore
-    from serving.watch.watcher import Watcher
 
     try:
         with console.status(f"loading {settings.model_uri}"):
@@ -102,13 +104,21 @@ def local_watcher() -> Watcher:
     context = model.predictor.context
     locale = context.locale if context is not None else NEUTRAL
     state = StateStore(settings.secret("state_url") or "", settings.secret("pii_key"), locale)
-    outbox = AlertStore(settings.secret("outbox_url") or "")
-    policy = settings.alert_policy()
+    return model, state, AlertStore(settings.secret("outbox_url") or ""), locale
+
+
+def local_watcher() -> Watcher:
+    """A watcher in this process, on the settings' model, state store and outbox."""
+    from serving.messages import MessageBook
+    from serving.watch.watcher import Watcher
+
+    model, state, outbox, locale = served_watch()
+    settings = load_settings()
     return Watcher(
         state,
         model.predictor,
         model.label,
         outbox,
-        policy,
+        settings.alert_policy(),
         MessageBook.from_json(settings.compensation, locale.timezone),
     )

@@ -46,15 +46,16 @@ API_ROUTES = (
     "/network",
     "/watch",
     "/at-risk",
+    "/monitoring",
 )
 # The pages for people (serving/pages/): the token by sign-in cookie or bearer header.
-PAGE_ROUTES = ("/ops", "/ops/pass", "/track", "/login")
+PAGE_ROUTES = ("/ops", "/ops/pass", "/ops/monitoring", "/track", "/login")
 # Routes with a path parameter: (prefix, the route's label).
 PARAM_ROUTES = (("/shipments/", "/shipments/{id}"), ("/track/", "/track/{id}"))
 # What needs the token (and a checked body when posted).
 PROTECTED = frozenset(API_ROUTES) | {"/shipments/{id}"}
 # Pages that need a signed-in browser (or the bearer token); /login does not.
-PAGES = frozenset({"/ops", "/ops/pass", "/track", "/track/{id}"})
+PAGES = frozenset({"/ops", "/ops/pass", "/ops/monitoring", "/track", "/track/{id}"})
 LOGIN_MAX_BYTES = 4096
 OPEN_ROUTES = ("/", "/docs", "/docs.json", "/healthz", "/livez", "/readyz", "/metrics")
 # BentoML's client (bentoml.SyncHTTPClient) reads the API list here.

@@ -9,6 +9,7 @@ not depend on BentoML's multiprocess folder surviving.
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 
 from prometheus_client import (
@@ -18,8 +19,11 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.registry import Collector
 
 REGISTRY = CollectorRegistry()
+_registered: set[type] = set()
+_registering = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,14 @@ def counters() -> Counters:
             registry=REGISTRY,
         ),
     )
+
+
+def register_collector(collector: Collector) -> None:
+    """Add a collector to the service's registry (once per process: a second is ignored)."""
+    with _registering:
+        if type(collector) not in _registered:
+            REGISTRY.register(collector)
+            _registered.add(type(collector))
 
 
 def exposition() -> tuple[bytes, str]:

@@ -29,14 +29,18 @@ from serving.alerts import AlertStore, Sender
 from serving.guard import ApiGuard
 from serving.inference import InputError, reasons_of, scored_of, to_predictions, to_tables
 from serving.messages import MessageBook
-from serving.metrics import counters, exposition
+from serving.metrics import counters, exposition, register_collector
 from serving.model_source import ServedModel, load_served_model
+from serving.monitoring.gauges import WatchCollector
+from serving.monitoring.summary import MonitoringOut
+from serving.monitoring.view import Monitor
 from serving.openapi import ASSETS, ASSETS_ROUTE, SPEC_ROUTE, page, service_spec
 from serving.pages.render import (
     STATIC,
     Filters,
     Site,
     login_page,
+    monitoring_page,
     ops_page,
     pass_state,
     track_page,
@@ -188,6 +192,10 @@ class Stallguard:
             self.policy,
             self.messages,
         )
+        self.monitor = Monitor(
+            self.state, self.store, self.model.predictor, self.model.label, timezone
+        )
+        register_collector(WatchCollector(self.monitor))
         self.site = Site(self.state, self.store, self.messages, timezone, self.model.label)
         self._clock: threading.Thread | None = None
         if settings.watch_every > 0:
@@ -315,6 +323,21 @@ class Stallguard:
         """Per hub and terminal: parcels in flight there and at risk, against capacity."""
         return network_view(self.state)
 
+    @web.get("/monitoring")
+    def monitoring(
+        self, since: dt.datetime | None = None, until: dt.datetime | None = None
+    ) -> MonitoringOut:
+        """Live quality from outcomes, label-free estimates, drift and findings.
+
+        Over the passes in [since, until) (default: the last week); times with a zone.
+        """
+        bounds = [None if t is None else pd.Timestamp(t) for t in (since, until)]
+        if any(t is not None and t.tzinfo is None for t in bounds):
+            raise HTTPException(400, "since and until need a time zone, e.g. 2025-11-20T00:00Z")
+        if bounds[0] is not None and bounds[1] is not None and bounds[0] >= bounds[1]:
+            raise HTTPException(400, "since must be before until")
+        return self.monitor.summary(*bounds).out()
+
     @bentoml.api(route="/predict", input_spec=PredictRequest)
     def predict(self, shipments: list[ShipmentIn], lang: Lang = "en") -> PredictResponse:
         """Risk, P10/P50/P90 ETA and top reasons for each shipment, in request order."""
@@ -382,6 +405,12 @@ class Stallguard:
     def ops_pass(self) -> JSONResponse:
         """The latest pass's time: the pages reload when it changes."""
         return JSONResponse(pass_state(self.site), headers=NO_STORE)
+
+    @web.get("/ops/monitoring", include_in_schema=False)
+    def ops_monitoring(self, lang: str | None = None) -> HTMLResponse:
+        """The monitoring tab: live quality, estimates, alert quality, drift, findings."""
+        html = monitoring_page(self.site, self.monitor.summary(), lang_of(lang))
+        return HTMLResponse(html, headers=NO_STORE)
 
     @web.get("/track", include_in_schema=False)
     def track_lookup(self, id: str = "", lang: str | None = None) -> RedirectResponse:

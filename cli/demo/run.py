@@ -1,9 +1,10 @@
 """`stallguard serve-demo`: the live watch end to end on the real service.
 
-Starts `bentoml serve` on the champion with a fresh state store and outbox, replays the last
+Starts `bentoml serve` on the champion with a fresh state store and outbox (kept in
+`data/demo/` afterwards, for `stallguard monitor` and `stallguard incident`), replays the last
 days of a world into it through the ingestion API (history first, then scans and a watcher pass
-every simulated hour), and then asks it what ops and support would: the at-risk list, one
-parcel, and the alerts a signed webhook received.
+every two simulated hours), and then asks it what ops, support and data scientists would: the
+at-risk list, one parcel, the alerts a signed webhook received, and the monitoring summary.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from serving.watch.targets import HttpTarget
 SEOUL = "Asia/Seoul"
 DAYS = 3.0  # simulated days streamed live; the history before them is loaded first
 EVERY = pd.Timedelta(hours=2)  # a pass every two simulated hours: about a minute in all
+STORES = Path("data/demo")  # the demo's state store and outbox, kept for the monitoring commands
 
 
 def run_demo(data: Path, parcels: int, port: int, console: Console, days: float = DAYS) -> None:
@@ -45,10 +47,16 @@ def run_demo(data: Path, parcels: int, port: int, console: Console, days: float 
     replay = Replay(tables, start, days, EVERY)
     token = secrets.token_urlsafe(16)
     secret = new_secret()
+    STORES.mkdir(parents=True, exist_ok=True)
+    for old in STORES.glob("*.db*"):  # a fresh watch each run
+        old.unlink()
+    stores = {
+        "STALLGUARD_STATE_URL": f"sqlite:///{STORES / 'state.db'}",
+        "STALLGUARD_OUTBOX_URL": f"sqlite:///{STORES / 'outbox.db'}",
+    }
     with tempfile.TemporaryDirectory() as tmp, WebhookReceiver() as webhook:
         env = {
-            "STALLGUARD_STATE_URL": f"sqlite:///{tmp}/state.db",
-            "STALLGUARD_OUTBOX_URL": f"sqlite:///{tmp}/outbox.db",
+            **stores,
             "STALLGUARD_WATCH_EVERY": "0",  # the replay drives the clock
             "STALLGUARD_API_TOKEN": token,
             "STALLGUARD_PII_KEY": secrets.token_urlsafe(16),
@@ -74,6 +82,7 @@ def run_demo(data: Path, parcels: int, port: int, console: Console, days: float 
                 top = _at_risk(client, parcels, console)
                 _one_parcel(client, top, console)
                 _alerts(webhook, summary.alerts, console)
+                _monitoring(client, console)
                 console.print(
                     f"pages while it runs: {url}/ops and {url}/track/{top or 'ID'} (sign in "
                     f"with this run's token {token}); `make serve` serves them on port 3000"
@@ -81,6 +90,13 @@ def run_demo(data: Path, parcels: int, port: int, console: Console, days: float 
         finally:
             service.__exit__(None, None, None)
         console.print("service stopped")
+    settings = " ".join(f"{k}={v}" for k, v in stores.items())
+    console.print(
+        f"the watch's stores stay in {STORES}/: `{settings} stallguard monitor` writes the "
+        f"monitoring report (and logs it to MLflow); `{settings} stallguard incident --from "
+        f"{replay.start:%Y-%m-%dT%H:%MZ} --to {replay.end:%Y-%m-%dT%H:%MZ} --data {data}` "
+        "writes the post-incident review"
+    )
 
 
 def _model(client: httpx.Client, console: Console) -> None:
@@ -154,6 +170,44 @@ def _alerts(webhook: WebhookReceiver, queued: int, console: Console) -> None:
     keys = {r["_key"] for r in received}
     status = "all delivered" if arrived else "[red]some still pending[/]"
     console.print(f"webhook received {len(keys)} of {queued} alert(s) ({by_type}): {status}")
+
+
+def _monitoring(client: httpx.Client, console: Console) -> None:
+    """Print what `GET /monitoring` says: live figures by day, the estimate, findings."""
+    answer = client.get("/monitoring")
+    answer.raise_for_status()
+    m = answer.json()
+    table = Table(title="GET /monitoring (outcomes joined point in time)", title_justify="left")
+    for column in ("day", "predictions", "settled", "late real / est.", "AUC", "ECE", "P10-P90"):
+        table.add_column(column, justify="right")
+    for d in m["daily"]:
+        table.add_row(
+            d["day"],
+            f"{d['predictions']:.0f}",
+            _pct(d["settled"]),
+            f"{_pct(d['late_rate'])} / {_pct(d['estimated_late_rate'])}",
+            _num(d["roc_auc"]),
+            _num(d["ece"]),
+            _pct(d["p10_p90_coverage"]),
+        )
+    console.print(table)
+    flying = m["in_flight"]
+    console.print(
+        f"in flight: {flying['parcels']} parcels, expected late (label-free) "
+        f"{_pct(flying['estimated_late_rate'])}; alerts: precision "
+        f"{_pct(m['alerts_total'].get('precision'))}, recall 12 h ahead "
+        f"{_pct(m['alerts_total'].get('recall_12h'))}"
+    )
+    for finding in m["findings"]:
+        console.print(f"  finding: {finding['message']}")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _variety(received: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:

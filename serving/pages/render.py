@@ -21,6 +21,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from serving.alerts import AlertStore, Scored
 from serving.messages import MessageBook
+from serving.monitoring.summary import Monitoring
 from serving.pages import charts
 from serving.pages.texts import LANGS, Lang, local, text
 from serving.watch.api import AtRiskItem, ShipmentView
@@ -295,6 +296,30 @@ def _window(p10: dt.datetime | None, p90: dt.datetime | None, tz: str) -> str:
 
 def _in(ts: dt.datetime | None, tz: str) -> Any:
     return None if ts is None else pd.Timestamp(ts).tz_convert(tz).to_pydatetime()
+
+
+def monitoring_page(site: Site, monitoring: Monitoring, lang: Lang) -> str:
+    """The monitoring tab: `GET /monitoring`'s figures for people."""
+    m = monitoring.out()
+    return _render(
+        "monitoring.html",
+        site,
+        lang,
+        "monitoring",
+        f"/ops/monitoring?lang={_other(lang)}",
+        m=m,
+        pct=_pct,
+        num=_num,
+        has_reference=not monitoring.drift_latest.empty,
+    )
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def _age(delta: dt.timedelta, lang: Lang) -> str:

@@ -164,6 +164,27 @@ def test_a_row_opens_its_parcel_page(page, service, shots):
     page.screenshot(path=str(shots / "track.png"), full_page=True)
 
 
+def test_the_monitoring_tab_shows_what_get_monitoring_says(page, service, shots):
+    _, api = service
+    m = api.get("/monitoring").json()
+    page.click("nav a[href^='/ops/monitoring']")
+    page.wait_for_url("**/ops/monitoring*")
+    assert page.locator("#live tbody tr[data-day]").count() == len(m["daily"])
+    days = page.locator("#live tbody tr[data-day]").evaluate_all(
+        "rows => rows.map(r => r.dataset.day)"
+    )
+    assert days == [d["day"] for d in m["daily"]]
+    assert page.locator("#in-flight dd").first.inner_text() == str(m["in_flight"]["parcels"])
+    shown = page.locator("#findings li.finding").all_inner_texts()
+    assert shown == [f["message"] for f in m["findings"]]
+    families = page.locator("#drift tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.family)"
+    )
+    assert sorted(families) == sorted(d["family"] for d in m["drift_latest"])
+    assert page.locator("html").get_attribute("lang") == "ko"
+    page.screenshot(path=str(shots / "monitoring.png"), full_page=True)
+
+
 def test_the_language_toggle_switches_the_text(page):
     assert page.locator("h1#at-risk-title").inner_text() == "지연 위험 소포"
     page.click("#lang-toggle")
