@@ -26,9 +26,10 @@ from features.catalog import FEATURES
 from features.context import Context
 from features.snapshots import Columns
 from training.models import QUANTILES, EtaModel, RiskModel, feature_matrix, trained_positions
-from training.reasons import top_reasons
+from training.reasons import reason_matrix, top_of, top_reasons
 from training.recalibration import Recalibration
 from training.reference import Reference
+from training.whatif import Typical, what_if_effects
 
 REASON_MIN_RISK = 0.2  # below this a parcel gets no reasons (see Predictor._reasons)
 STAGE_FEATURE = "prog_last_event"  # groups the conformal margins: known at serving time too
@@ -65,6 +66,8 @@ class Predictor:
             (training/recalibration.py); None: the training-time calibration.
         reference: How features and risk were spread over parcels in flight at the end of
             the training data, for drift (training/reference.py); None: not fitted.
+        typical: What an on-time parcel typically looks like: reasons are what-ifs against
+            it (training/whatif.py); None (bundles from before): TreeSHAP shares.
     """
 
     risk: RiskModel
@@ -75,6 +78,7 @@ class Predictor:
     info: dict[str, Any] = field(default_factory=dict)
     recalibration: Recalibration | None = None
     reference: Reference | None = None
+    typical: Typical | None = None
     _category_cache: dict[Any, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     @cached_property
@@ -147,19 +151,50 @@ class Predictor:
     ) -> dict[str, np.ndarray]:
         """Top reasons of the rows that need them (none for the others).
 
-        TreeSHAP (`pred_contrib`) costs about 0.5 ms a row with depth-6 trees (1.8 ms
-        unbounded), twenty times the prediction, so only rows that need an explanation pay
-        for one (1,000 parcels in flight, unbounded trees: 680 ms -> 290 ms): those at
-        `REASON_MIN_RISK` or more (under it, what little pushes a parcel towards lateness is
-        not worth telling anyone) and every row flagged at risk (a threshold under 0.2 must
-        not leave a flagged parcel unexplained).
+        Only rows that need an explanation pay for one: those at `REASON_MIN_RISK` or more
+        (under it, what little pushes a parcel towards lateness is not worth telling anyone)
+        and every row flagged at risk (a threshold under 0.2 must not leave a flagged parcel
+        unexplained). Reasons are what-ifs against the typical on-time parcel, one booster
+        call per reason (training/whatif.py); a bundle without `typical` falls back to
+        TreeSHAP (`pred_contrib`), about twenty times the cost of the prediction.
         """
         explain = np.flatnonzero(risk >= min(REASON_MIN_RISK, self.threshold))
+        typical = self._typical_row
+        if typical is not None and isinstance(matrix, np.ndarray):
+            codes, groups = self._reason_groups
+            by_reason = np.zeros((len(risk), len(codes)))
+            by_reason[explain] = what_if_effects(booster, matrix[explain], typical, groups)
+            return dict(top_of(by_reason, codes, as_dict=True))
         rows = matrix.iloc[explain] if isinstance(matrix, pd.DataFrame) else matrix[explain]
         contrib = np.zeros((len(risk), len(self.feature_names) + 1))
         if len(explain):
             contrib[explain] = np.asarray(booster.predict(rows, pred_contrib=True), dtype=float)
         return dict(top_reasons(contrib, self.feature_names, as_dict=True))
+
+    def shap_reasons(self, x: pd.DataFrame) -> pd.DataFrame:
+        """TreeSHAP's top reasons for a feature frame (every row): what-ifs' yardstick."""
+        booster = self.risk.booster_
+        if booster is None:
+            raise RuntimeError("Predictor has an unfitted risk model")
+        contrib = np.asarray(booster.predict(self._matrix(x), pred_contrib=True), dtype=float)
+        return pd.DataFrame(top_reasons(contrib, self.feature_names, as_dict=True))
+
+    @cached_property
+    def _typical_row(self) -> np.ndarray | None:
+        """The typical on-time parcel in LightGBM's encoding (None: no what-if reasons)."""
+        if self.typical is None or self._shared_categories is None:
+            return None
+        return self._column_matrix(self.typical.columns(self.feature_names, _CATEGORICAL))[0]
+
+    @cached_property
+    def _reason_groups(self) -> tuple[tuple[str, ...], list[np.ndarray]]:
+        """The reason codes that have features, and each one's column indices."""
+        codes, matrix = reason_matrix(tuple(self.feature_names))
+        keep = [k for k in range(len(codes)) if matrix[:, k].any()]
+        return (
+            tuple(codes[k] for k in keep),
+            [np.flatnonzero(matrix[:, k]) for k in keep],
+        )
 
     def _matrix(self, x: pd.DataFrame) -> pd.DataFrame | np.ndarray:
         """The features as LightGBM's float matrix, converted once for all four boosters."""
@@ -269,6 +304,8 @@ class Predictor:
             self.recalibration.write(root)
         if self.reference is not None:
             self.reference.write(root)
+        if self.typical is not None:
+            self.typical.write(root)
         return root
 
     @classmethod
@@ -303,6 +340,7 @@ class Predictor:
         predictor = cls(risk, eta, meta["threshold"], meta["feature_names"], context, meta["info"])
         predictor.recalibration = Recalibration.read(root)
         predictor.reference = Reference.read(root)
+        predictor.typical = Typical.read(root)
         if recalibration is not None and not predictor.use_recalibration(recalibration):
             raise ValueError(
                 f"the recalibration fitted at {recalibration.fitted_at} belongs to model "

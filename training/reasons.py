@@ -127,7 +127,7 @@ def reason_matrix(feature_names: tuple[str, ...]) -> tuple[tuple[str, ...], np.n
 def top_reasons(
     contrib: np.ndarray, feature_names: list[str], top: int = 3, as_dict: bool = False
 ) -> Any:
-    """The reasons that push each risk up most.
+    """The reasons that push each risk up most, from per-feature contributions.
 
     Args:
         contrib: `pred_contrib` output, (n, features + 1); the last column is the bias.
@@ -140,7 +140,13 @@ def top_reasons(
         reason_1_share..top (share of all upward contributions, 0..1).
     """
     codes, matrix = reason_matrix(tuple(feature_names))
-    by_reason = contrib[:, : len(feature_names)] @ matrix
+    return top_of(contrib[:, : len(feature_names)] @ matrix, codes, top, as_dict)
+
+
+def top_of(
+    by_reason: np.ndarray, codes: tuple[str, ...], top: int = 3, as_dict: bool = False
+) -> Any:
+    """`top_reasons` from contributions already summed by reason code, (n, codes)."""
     up = np.clip(by_reason, 0.0, None)
     total = up.sum(axis=1, keepdims=True)
     share = np.divide(up, total, out=np.zeros_like(up), where=total > 0)

@@ -34,6 +34,7 @@ from training.refit import history_frame
 from training.scoring import pass_snapshots
 from training.sources import TrainingData
 from training.timing import Stopwatch
+from training.whatif import Typical
 
 Progress = Callable[[str], None]
 BACKTEST_METRICS = (
@@ -222,6 +223,7 @@ def train(
         "cross_fit_blocks": cross_fit,
     }
     backtest = Predictor(risk, eta, threshold, config.feature_names, context, info)
+    backtest.typical = Typical.fit(x[split.train & (y == 0)])
     clock.lap("context")
 
     say("evaluating on the latest period")
@@ -294,6 +296,7 @@ def train(
             },
         )
         clock.lap("refit")
+    deployed.typical = backtest.typical
     say("profiling the parcels in flight at the end of the data (the drift reference)")
     backtest.reference = fit_reference(backtest, data.tables, window.evaluate_from)
     deployed.reference = (

@@ -206,3 +206,33 @@ def test_every_parcel_flagged_at_risk_gets_its_reasons(trained, small_data):
     assert len(flagged_low) >= 20
     assert flagged_low["reason_1"].notna().mean() > 0.9
     assert out.loc[~out["at_risk"], "reason_1"].isna().all()
+
+
+def test_what_if_reasons_agree_with_treeshap_and_the_hidden_causes(trained, small_data):
+    """Reasons are what-ifs against the typical on-time parcel (training/whatif.py): they
+    must name what TreeSHAP names, and the hidden causes at least as often."""
+    from dataclasses import replace
+
+    from training.dataset import sample_snapshots
+    from training.evaluation import reason_agreement
+
+    predictor = trained.predictor
+    assert predictor.typical is not None
+    snaps = sample_snapshots(small_data.tables, small_data.now).sample(4_000, random_state=3)
+    snaps = snaps[["shipment_id", "as_of"]].reset_index(drop=True)
+    x = predictor.features(small_data.tables, snaps)
+    out = predictor.predict_features(x, snaps["as_of"])
+    need = (out["risk"] >= min(0.2, predictor.threshold)).to_numpy()
+    assert need.sum() >= 200
+    shap = predictor.shap_reasons(x[need])
+    mine = out.loc[need].reset_index(drop=True)
+    assert (mine["reason_1"] == shap["reason_1"]).mean() >= 0.85
+    pairs = zip(mine["reason_1"], shap["reason_1"], shap["reason_2"], strict=True)
+    assert np.mean([a in (b, c) for a, b, c in pairs]) >= 0.95
+    # Against what happened, on the evaluation's late and flagged snapshots.
+    frame = trained.evaluation.frame.reset_index(drop=True)
+    xe = predictor.features(small_data.tables, frame[["shipment_id", "as_of"]])
+    hidden = small_data.hidden_causes
+    what_if = reason_agreement(trained.backtest, xe, frame, hidden)
+    treeshap = reason_agreement(replace(trained.backtest, typical=None), xe, frame, hidden)
+    assert what_if >= treeshap - 0.02
