@@ -35,6 +35,8 @@ EVENT_TYPES = (
     "EXCEPTION",
 )
 FINAL_STATUSES = ("DELIVERED", "RETURNED", "CANCELED", "LOST")
+# Final without a delivery: the parcel's journey ended at its last scan, and it counts as late.
+UNDELIVERED_STATUSES = tuple(s for s in FINAL_STATUSES if s != "DELIVERED")
 LOCATION_KINDS = ("MEGA_HUB", "HUB", "TERMINAL")
 
 # Every time in the contract lies in [EARLIEST, LATEST): outside it a value is a typo (year 1,

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from contract.schema import TIMESTAMP_DTYPE
+from contract.schema import TIMESTAMP_DTYPE, UNDELIVERED_STATUSES
 from contract.tables import Tables
 from features.build import build_features
 from features.context import Context, build_context
@@ -22,8 +22,21 @@ def in_flight(tables: Tables, now: pd.Timestamp) -> pd.DataFrame:
     """Shipments created by `now` and not finished by then (delivered, returned, canceled)."""
     ships = tables.shipments
     finished = ships["delivered_at"].notna() & (ships["delivered_at"] <= now)
-    finished |= ships["final_status"].astype("str").isin(["RETURNED", "CANCELED", "LOST"])
+    finished |= ships["final_status"].astype("str").isin(UNDELIVERED_STATUSES)
     return ships[(ships["created_at"] <= now) & ~finished.to_numpy()]
+
+
+def gave_up_at(tables: Tables) -> pd.Series:
+    """When each parcel that ended undelivered (returned, canceled, lost) ended.
+
+    Its last scan; NaT for the others. Aligned with `tables.shipments`.
+    """
+    ships = tables.shipments
+    events = tables.scan_events
+    last_scan = events.groupby("shipment_id", observed=True, sort=False)["event_time"].max()
+    ended = pd.Series(last_scan.reindex(ships["shipment_id"]).to_numpy(), index=ships.index)
+    gave_up = ships["final_status"].astype("string").isin(UNDELIVERED_STATUSES).fillna(False)
+    return ended.where(gave_up.to_numpy())
 
 
 def _naive_utc(times: pd.Series) -> np.ndarray:
@@ -47,9 +60,8 @@ def pass_snapshots(
     the cost of fewer passes.
     """
     ships = tables.shipments
-    last_scan = tables.scan_events.groupby("shipment_id", sort=False)["event_time"].max()
-    gave_up = ships["final_status"].astype("str").isin(["RETURNED", "CANCELED", "LOST"])
-    finished = ships["delivered_at"].where(~gave_up, ships["shipment_id"].map(last_scan))
+    ended = gave_up_at(tables)
+    finished = ships["delivered_at"].where(ended.isna(), ended)
     created, done = (_naive_utc(c) for c in (ships["created_at"], finished))
     ids = ships["shipment_id"].to_numpy()
     end = end.floor("h")

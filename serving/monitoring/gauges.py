@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import pandas as pd
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
 from serving.monitoring.view import Monitor
+from serving.watch.reads import context_age
 
 LIVE = ("late_rate", "roc_auc", "ece", "brier", "eta_p50_mae_h", "p10_p90_coverage")
 
@@ -92,8 +92,4 @@ class WatchCollector(Collector):
 
     def _context_age(self) -> float | None:
         last = self.monitor.store.last_pass()
-        if last is None:
-            return None
-        finished = pd.Timestamp(last["finished_at"]).tz_localize("UTC")
-        lag = pd.Timestamp(last["as_of"]) - pd.Timestamp(last["context_as_of"])
-        return float((pd.Timestamp.now(tz="UTC") - finished + lag).total_seconds())
+        return None if last is None else context_age(last).total_seconds()

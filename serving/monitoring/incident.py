@@ -21,9 +21,9 @@ import pandas as pd
 from serving.alerts.policy import AlertKind
 from serving.alerts.store import AlertStore
 from serving.monitoring import records
-from serving.monitoring.quality import LATE_ALERTS
+from serving.monitoring.quality import LATE_ALERTS, outcomes
 from serving.watch.store import StateStore
-from training.reasons import CAUSE_REASONS, REASONS
+from training.reasons import REASONS, agreement
 
 HOUR = pd.Timedelta(hours=1)
 ARRIVALS = ("HUB_IN", "TERMINAL_IN")
@@ -128,11 +128,7 @@ def _places(stays: pd.DataFrame, start: pd.Timestamp, rules: Rules) -> pd.DataFr
 
 def _late(frame: pd.DataFrame, now: pd.Timestamp) -> pd.Series:
     """Late as known at `now` (NaN: in flight before its promise)."""
-    delivered = frame["delivered_at"].notna() & (frame["delivered_at"] <= now)
-    gave_up = frame["final_status"].astype("string").isin(records.FINISHED_UNDELIVERED)
-    known = delivered | gave_up.fillna(False) | (frame["promised_at"] <= now)
-    late = np.where(delivered, frame["delivered_at"] > frame["promised_at"], True)
-    return pd.Series(np.where(known, late, np.nan), index=frame.index, dtype=float)
+    return pd.Series(outcomes(frame, now)[1], index=frame.index, dtype=float)
 
 
 def _regions(
@@ -163,10 +159,6 @@ def _regions(
 def _first_reason(raw: str) -> str | None:
     pairs = json.loads(raw) if raw else []
     return str(pairs[0][0]) if pairs else None
-
-
-def _top_reasons(raw: str, top: int = 2) -> set[str]:
-    return {str(code) for code, _ in (json.loads(raw) if raw else [])[:top]}
 
 
 def review(
@@ -331,13 +323,16 @@ def _main_cause(causes: pd.DataFrame, ids: set[str]) -> pd.Series:
 
 
 def _agreement(affected: pd.DataFrame, causes: pd.DataFrame) -> float | None:
-    """Share of flagged affected parcels whose top-2 reasons name one of their hidden causes."""
-    hit = causes[causes["shipment_id"].isin(set(affected["shipment_id"])) & (causes["delay_h"] > 0)]
+    """Share of flagged affected parcels whose top-2 reasons name one of their hidden causes.
+
+    The rule of training's `reason_agreement` (`training.reasons.agreement`).
+    """
+    flagged = affected[affected["flag_reasons"].map(lambda r: isinstance(r, str))]
+    hit = causes[causes["shipment_id"].isin(set(flagged["shipment_id"])) & (causes["delay_h"] > 0)]
     by_parcel = hit.groupby("shipment_id")["cause"].agg(lambda c: set(c.astype(str)))
-    scored = []
-    for sid, raw in zip(affected["shipment_id"], affected["flag_reasons"], strict=True):
-        if not isinstance(raw, str) or sid not in by_parcel.index:
-            continue
-        allowed = set().union(*(CAUSE_REASONS.get(c, set()) for c in by_parcel[sid]))
-        scored.append(not allowed.isdisjoint(_top_reasons(raw)))
-    return float(np.mean(scored)) if scored else None
+    codes = [[str(c) for c, _ in json.loads(raw)[:2]] for raw in flagged["flag_reasons"]]
+    reasons = pd.DataFrame(
+        [row + [None] * (2 - len(row)) for row in codes], columns=["reason_1", "reason_2"]
+    )
+    share = agreement(reasons, pd.Series(flagged["shipment_id"].map(by_parcel).to_numpy()))
+    return None if np.isnan(share) else share

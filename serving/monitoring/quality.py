@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from contract.schema import UNDELIVERED_STATUSES
 from serving.alerts.policy import AlertKind
 from serving.monitoring.estimate import expected_brier, expected_late_rate, expected_roc_auc
-from serving.monitoring.records import FINISHED_UNDELIVERED
 from training.metrics import eta_metrics, risk_metrics
 
 HOUR = pd.Timedelta(hours=1)
@@ -24,6 +24,18 @@ EARLY_WARNING_H = 12.0  # "flagged in time": at least this long before the promi
 LATE_ALERTS = (AlertKind.LATE.value, AlertKind.ETA_CHANGED.value)
 
 
+def outcomes(frame: pd.DataFrame, now: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
+    """(delivered by `now`, late as known at `now`: 1, 0, or NaN when not known yet).
+
+    `frame` has delivered_at, final_status and promised_at, one row per prediction or parcel.
+    """
+    delivered = (frame["delivered_at"].notna() & (frame["delivered_at"] <= now)).to_numpy(bool)
+    gave_up = frame["final_status"].astype("string").isin(UNDELIVERED_STATUSES).fillna(False)
+    known = delivered | gave_up.to_numpy(bool) | (frame["promised_at"] <= now).to_numpy(bool)
+    late = np.where(delivered, frame["delivered_at"] > frame["promised_at"], True)
+    return delivered, np.where(known, late, np.nan).astype(float)
+
+
 def with_outcomes(log: pd.DataFrame, now: pd.Timestamp, timezone: str) -> pd.DataFrame:
     """The log with `known`, `late` (NaN when unknown), `delivered`, `day` and `promise_day`.
 
@@ -31,14 +43,8 @@ def with_outcomes(log: pd.DataFrame, now: pd.Timestamp, timezone: str) -> pd.Dat
     local day of the promise.
     """
     frame = log.copy()
-    delivered = frame["delivered_at"].notna() & (frame["delivered_at"] <= now)
-    gave_up = frame["final_status"].astype("string").isin(FINISHED_UNDELIVERED).fillna(False)
-    past_promise = frame["promised_at"] <= now
-    known = (delivered | gave_up | past_promise).to_numpy(dtype=bool)
-    late = np.where(delivered, frame["delivered_at"] > frame["promised_at"], True)
-    frame["known"] = known
-    frame["delivered"] = delivered.to_numpy(dtype=bool)
-    frame["late"] = np.where(known, late, np.nan).astype(float)
+    frame["delivered"], frame["late"] = outcomes(frame, now)
+    frame["known"] = frame["late"].notna().to_numpy()
     frame["day"] = frame["as_of"].dt.tz_convert(timezone).dt.date
     frame["promise_day"] = frame["promised_at"].dt.tz_convert(timezone).dt.date
     return frame

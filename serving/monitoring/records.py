@@ -24,7 +24,6 @@ from serving.watch.schema import (
 )
 from serving.watch.store import StateStore
 
-FINISHED_UNDELIVERED = ("RETURNED", "CANCELED", "LOST")
 PassCounts = tuple[pd.Timestamp, str, dict[str, list[int]]]
 
 

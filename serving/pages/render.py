@@ -25,7 +25,7 @@ from serving.monitoring.summary import Monitoring
 from serving.pages import charts
 from serving.pages.texts import LANGS, Lang, local, text
 from serving.watch.api import AtRiskItem, ShipmentView
-from serving.watch.reads import at_risk_page, network_view, shipment_view
+from serving.watch.reads import at_risk_page, context_age, network_view, shipment_view
 from serving.watch.store import StateStore
 from training.reasons import REASONS
 
@@ -220,12 +220,7 @@ def _render(
 ) -> str:
     last = site.store.last_pass()
     watched = None if last is None else pd.Timestamp(last["as_of"]).tz_localize("UTC")
-    age = None
-    if last is not None:
-        # How old the context is now: its lag behind the pass, plus the time since the pass.
-        finished = pd.Timestamp(last["finished_at"]).tz_localize("UTC")
-        lag = watched - pd.Timestamp(last["context_as_of"]).tz_localize("UTC")
-        age = _age((pd.Timestamp.now(tz="UTC") - finished + lag).to_pytimedelta(), lang)
+    age = None if last is None else _age(context_age(last), lang)
     return _env.get_template(name).render(
         lang=lang,
         page=page,

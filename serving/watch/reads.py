@@ -32,6 +32,15 @@ from training.reasons import REASONS
 MAX_PAGE = 500
 
 
+def context_age(last: dict[str, Any]) -> dt.timedelta:
+    """How old a pass's context is now: its lag behind the pass, plus the time since the pass.
+
+    `last`: a pass as `StateStore.last_pass` gives it (naive UTC times).
+    """
+    lag = last["as_of"] - last["context_as_of"]
+    return dt.datetime.now(dt.UTC) - last["finished_at"].replace(tzinfo=dt.UTC) + lag
+
+
 def _reasons(raw: str | None, lang: str) -> list[Reason]:
     pairs = json.loads(raw) if raw else []
     return [

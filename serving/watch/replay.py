@@ -24,6 +24,7 @@ import pandas as pd
 from contract.tables import Tables
 from serving.watch.store import HORIZON
 from serving.watch.watcher import PassResult
+from training.scoring import gave_up_at
 
 # As far back as a pass reads (the context's longest window and a week): a replayed service
 # then scores as one that had run for months.
@@ -204,13 +205,7 @@ def _days(value: float | pd.Timedelta) -> pd.Timedelta:
 
 def _availability(tables: Tables) -> dict[str, pd.Series]:
     """When each fact became known: returns, weather observations and forecasts."""
-    ships, events = tables.shipments, tables.scan_events
-    last_scan = events.groupby("shipment_id", observed=True, sort=False)["event_time"].max()
-    final = ships["final_status"].astype("string")
-    ended = last_scan.reindex(ships["shipment_id"]).to_numpy()
-    returned_at = pd.Series(ended, index=ships.index).where(
-        final.isin(["RETURNED", "CANCELED", "LOST"]).fillna(False).to_numpy()
-    )
+    returned_at = gave_up_at(tables)
     tz = tables.locale.timezone
     day_end = _local_midnight(tables.weather_daily["date"], tz) + pd.Timedelta(days=1)
     issued = _local_midnight(tables.weather_forecast["issued_date"], tz)

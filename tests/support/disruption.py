@@ -45,11 +45,11 @@ def outage_config():
 
 def known_by(tables: Tables, when: pd.Timestamp) -> Tables:
     """`known_at`, and the outcome of parcels returned (canceled, lost) by their last scan."""
+    from training.scoring import gave_up_at
+
     out = known_at(tables, when)
     ships = tables.shipments.set_index("shipment_id")
-    last = tables.scan_events.groupby("shipment_id")["event_time"].max()
-    gave_up = ships["final_status"].astype(str).isin(["RETURNED", "CANCELED", "LOST"])
-    ended = (gave_up & (last.reindex(ships.index) <= when)).to_dict()
+    ended = pd.Series((gave_up_at(tables) <= when).to_numpy(), index=ships.index).to_dict()
     keep = out.shipments["shipment_id"].map(ended).fillna(False).to_numpy(bool)
     shipments = out.shipments.copy()
     status = shipments.loc[keep, "shipment_id"].map(ships["final_status"].astype(str))
