@@ -2,8 +2,9 @@
 
 Run after `make demo` (the champion in ./mlflow.db, the default world in data/simulated):
 `.venv/bin/python -m bench.bench_batch [--rows 80000]`. On the same snapshots, in one run:
-`build_features` alone, the four boosters alone, `Predictor.predict` whole (features, boosters,
-reasons for the rows that need them), and the reasons as TreeSHAP would give them. Then the
+`build_features` alone, the four boosters alone and `Predictor.predict` whole (features, boosters,
+reasons for the rows that need them), on LightGBM and then on the compiled trees
+(training/compiled.py), and the reasons as TreeSHAP would give them. Then the
 reasons' agreement: with TreeSHAP's, and with the simulator's hidden causes on the snapshots
 that were late and flagged (the `reason_agreement` training logs). Prints Markdown tables.
 """
@@ -56,22 +57,35 @@ def main() -> None:
 
     t_features, x = _timed(lambda: build_features(tables, snapshots, context))
     x = x[predictor.feature_names]
+    t_boosters_lgb, _ = _timed(lambda: predictor.predict_features(x, snapshots["as_of"], False))
+    t_predict_lgb, out_lgb = _timed(lambda: predictor.predict(tables, snapshots, context))
+    started = time.perf_counter()
+    if not predictor.compile_trees():
+        raise SystemExit("the trees did not compile (see the log): is lleaves installed?")
+    t_compile = time.perf_counter() - started
     t_boosters, _ = _timed(lambda: predictor.predict_features(x, snapshots["as_of"], False))
     t_predict, out = _timed(lambda: predictor.predict(tables, snapshots, context))
     need = out["risk"].to_numpy() >= min(0.2, predictor.threshold)
     t_shap, shap = _timed(lambda: predictor.shap_reasons(x[need]), repeat=1)
     rows = len(snapshots)
-    print(f"\n{rows:,} snapshots of the default world, {int(need.sum()):,} needing reasons\n")
+    print(f"\n{rows:,} snapshots of the default world, {int(need.sum()):,} needing reasons")
+    print(f"Compiling the four boosters (or loading them from the cache): {t_compile:.1f} s\n")
     print("| Step | Seconds | Rows/s | vs build_features |")
     print("|---|---:|---:|---:|")
     for name, seconds in (
         ("build_features", t_features),
-        ("four boosters, no reasons", t_boosters),
-        ("Predictor.predict (features, boosters, what-if reasons)", t_predict),
+        ("four boosters, no reasons (LightGBM)", t_boosters_lgb),
+        ("four boosters, no reasons (compiled)", t_boosters),
+        ("Predictor.predict on LightGBM (features, boosters, what-if reasons)", t_predict_lgb),
+        ("Predictor.predict compiled (features, boosters, what-if reasons)", t_predict),
         ("TreeSHAP reasons alone (rows needing them)", t_shap),
     ):
         print(f"| {name} | {seconds:.2f} | {rows / seconds:,.0f} | {t_features / seconds:.2f}x |")
 
+    risk_gap = np.abs(out["risk"].to_numpy() - out_lgb["risk"].to_numpy()).max()
+    same_reasons = (out["reason_1"].fillna("") == out_lgb["reason_1"].fillna("")).mean()
+    print(f"\nCompiled vs LightGBM: largest risk difference {risk_gap:.1e}, same top reason "
+          f"{same_reasons:.4f}")  # fmt: skip
     mine = out.loc[need, ["reason_1", "reason_2"]].reset_index(drop=True)
     same = (mine["reason_1"] == shap["reason_1"]).mean()
     pairs = zip(mine["reason_1"], shap["reason_1"], shap["reason_2"], strict=True)

@@ -443,6 +443,7 @@ def part_pass(sizes: list[int]) -> Iterator[list[str]]:
     from training.config import TrackingConfig
 
     served = load_served_model("models:/stallguard@champion", TrackingConfig())
+    served.predictor.compile_trees()  # as `stallguard watch` does (from the cache once compiled)
     policy = Settings.load({}).alert_policy()
     for in_flight in sizes:
         # About 2.7 days in flight per parcel: a 10-day world at this daily volume.

@@ -101,6 +101,8 @@ def served_watch() -> tuple[ServedModel, StateStore, AlertStore, Locale]:
             model = load_served_model(settings.model_uri, settings.tracking(), settings.context_dir)
     except ModelNotFound as err:
         fail(err)
+    if settings.compile_trees:  # LightGBM scores until the compiled trees are ready
+        model.predictor.compile_trees(settings.tree_cache, background=True)
     context = model.predictor.context
     locale = context.locale if context is not None else NEUTRAL
     state = StateStore(settings.secret("state_url") or "", settings.secret("pii_key"), locale)

@@ -160,6 +160,8 @@ class Stallguard:
         self.model: ServedModel = load_served_model(
             settings.model_uri, settings.tracking(), settings.context_dir
         )
+        if settings.compile_trees:  # LightGBM scores until the compiled trees are ready
+            self.model.predictor.compile_trees(settings.tree_cache, background=True)
         self.policy = settings.alert_policy()
         context = self.model.predictor.context
         timezone = context.locale.timezone if context is not None else "UTC"

@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from serving.alerts.policy import AlertPolicy
 from serving.alerts.signing import key_of
+from training.compiled import DEFAULT_CACHE as DEFAULT_TREE_CACHE
 from training.config import REGISTERED_MODEL, TrackingConfig
 
 DEFAULT_MODEL_URI = "models:/stallguard@champion"
@@ -73,6 +74,9 @@ class Settings(BaseSettings):
         artifacts: Where new MLflow experiments keep their artifacts; None: `mlartifacts/` in
             the current folder.
         registered_model: Registry name of the model.
+        compile_trees: Compile the model's boosters to machine code in the background when a
+            service or watch starts (training/compiled.py); False: LightGBM scores.
+        tree_cache: Where compiled trees are kept, one file per model and CPU.
     """
 
     model_config = SettingsConfigDict(
@@ -102,6 +106,8 @@ class Settings(BaseSettings):
     )
     artifacts: str | None = None
     registered_model: str = REGISTERED_MODEL
+    compile_trees: bool = True
+    tree_cache: Path = DEFAULT_TREE_CACHE
 
     @field_validator("webhook_secret")
     @classmethod

@@ -21,6 +21,13 @@ CALIBRATION_CONFIG = SimulationConfig(
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _tree_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Compiled trees of this session's models go to a temporary folder (services started by
+    the tests inherit it), not to the user's cache."""
+    os.environ["STALLGUARD_TREE_CACHE"] = str(tmp_path_factory.mktemp("trees"))
+
+
 @pytest.fixture(scope="session")
 def world_config() -> SimulationConfig:
     """The configuration of the `world` fixture."""

@@ -25,6 +25,7 @@ from features.build import as_categorical, build_features, feature_columns
 from features.catalog import FEATURES
 from features.context import Context
 from features.snapshots import Columns
+from training.compiled import DEFAULT_CACHE, Trees, compile_all, compile_in_background
 from training.models import QUANTILES, EtaModel, RiskModel, feature_matrix, trained_positions
 from training.reasons import reason_matrix, top_of, top_reasons
 from training.recalibration import Recalibration
@@ -123,11 +124,17 @@ class Predictor:
         booster = self.risk.booster_
         if booster is None:
             raise RuntimeError("Predictor has an unfitted risk model")
-        raw = np.asarray(booster.predict(matrix), dtype=float)
         recal = self.recalibration
-        risk = recal.risk(raw) if recal is not None else self.risk.calibrate(raw)
         margins = recal.margins if recal is not None else None
-        hours = self.eta.predict(matrix, groups, margins)
+        if isinstance(matrix, np.ndarray):
+            # LightGBM's own sigmoid on the raw score (the binary objective's scale is 1).
+            raw = 1.0 / (1.0 + np.exp(-self._trees["risk"].raw(matrix)))
+            low, mid, high = (self._trees[q].raw(matrix) for q in QUANTILES)
+            hours = self.eta.widen(low, mid, high, self.eta.margin_of(groups, margins))
+        else:
+            raw = np.asarray(booster.predict(matrix), dtype=float)
+            hours = self.eta.predict(matrix, groups, margins)
+        risk = recal.risk(raw) if recal is not None else self.risk.calibrate(raw)
         # Plain numpy arithmetic on UTC microseconds, wrapped as tz-aware arrays once at the
         # end: pandas time maths and tz_localize cost more than the trees on a one-row call.
         stamps = pd.Series(as_of)
@@ -163,7 +170,9 @@ class Predictor:
         if typical is not None and isinstance(matrix, np.ndarray):
             codes, groups = self._reason_groups
             by_reason = np.zeros((len(risk), len(codes)))
-            by_reason[explain] = what_if_effects(booster, matrix[explain], typical, groups)
+            by_reason[explain] = what_if_effects(
+                self._trees["risk"].raw, matrix[explain], typical, groups
+            )
             return dict(top_of(by_reason, codes, as_dict=True))
         rows = matrix.iloc[explain] if isinstance(matrix, pd.DataFrame) else matrix[explain]
         contrib = np.zeros((len(risk), len(self.feature_names) + 1))
@@ -178,6 +187,42 @@ class Predictor:
             raise RuntimeError("Predictor has an unfitted risk model")
         contrib = np.asarray(booster.predict(self._matrix(x), pred_contrib=True), dtype=float)
         return pd.DataFrame(top_reasons(contrib, self.feature_names, as_dict=True))
+
+    @cached_property
+    def _trees(self) -> dict[str | float, Trees]:
+        """Each booster's scorer ("risk", and the ETA quantiles): compiled once ready."""
+        boosters: list[tuple[str | float, lgb.Booster | None]] = [
+            ("risk", self.risk.booster_),
+            *self.eta.boosters_.items(),
+        ]
+        out: dict[str | float, Trees] = {}
+        for name, booster in boosters:
+            if booster is None:
+                raise RuntimeError(f"Predictor has an unfitted {name} model")
+            out[name] = Trees(booster)
+        return out
+
+    def compile_trees(self, cache: Path = DEFAULT_CACHE, background: bool = False) -> bool:
+        """Score with the boosters compiled to machine code (training/compiled.py).
+
+        Args:
+            cache: Where compiled trees are kept (compiled once per model and CPU).
+            background: Compile on a thread and return at once (LightGBM scores until the
+                compiled code is ready); else wait for it.
+
+        Returns:
+            Whether every booster now scores compiled (False in the background case).
+        """
+        trees = list(self._trees.values())
+        if background:
+            compile_in_background(trees, cache)
+            return False
+        return compile_all(trees, cache)
+
+    @property
+    def trees_compiled(self) -> bool:
+        """Whether every booster scores compiled."""
+        return all(t.ready for t in self._trees.values())
 
     @cached_property
     def _typical_row(self) -> np.ndarray | None:

@@ -15,11 +15,11 @@ the default model).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -76,12 +76,15 @@ class Typical:
 
 
 def what_if_effects(
-    booster: lgb.Booster, rows: np.ndarray, typical: np.ndarray, groups: list[np.ndarray]
+    raw: Callable[[np.ndarray], np.ndarray],
+    rows: np.ndarray,
+    typical: np.ndarray,
+    groups: list[np.ndarray],
 ) -> np.ndarray:
     """Each reason's weight per row, in log-odds (see the module's docstring).
 
     Args:
-        booster: The risk booster.
+        raw: The risk booster's raw score (log-odds) of a float matrix.
         rows: LightGBM's float matrix of the rows to explain, (n, features).
         typical: The typical row in the same encoding, (features,).
         groups: Column indices of each reason, in reason order.
@@ -93,8 +96,8 @@ def what_if_effects(
     out = np.zeros((n, k))
     if n == 0 or k == 0:
         return out
-    base = np.asarray(booster.predict(rows, raw_score=True), dtype=float)
-    floor = float(np.asarray(booster.predict(typical[None], raw_score=True))[0])
+    base = raw(rows)
+    floor = float(raw(typical[None])[0])
     step = max(1, BATCH_ROWS // (2 * k))
     for start in range(0, n, step):
         chunk = rows[start : start + step]
@@ -106,8 +109,7 @@ def what_if_effects(
         for r, columns in enumerate(groups):
             stacked[r][:, columns] = typical[columns]
             stacked[k + r][:, columns] = chunk[:, columns]
-        scores = np.asarray(booster.predict(stacked.reshape(-1, rows.shape[1]), raw_score=True))
-        scores = scores.reshape(2 * k, size)
+        scores = raw(stacked.reshape(-1, rows.shape[1])).reshape(2 * k, size)
         made_typical = base[start : start + size][None] - scores[:k]
         alone = scores[k:] - floor
         out[start : start + size] = ((made_typical + alone) / 2).T

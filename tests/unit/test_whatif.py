@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from training.compiled import Trees
 from training.whatif import Typical, what_if_effects
 
 pytestmark = pytest.mark.unit
@@ -40,7 +41,7 @@ def test_effects_split_an_additive_model_exactly():
     typical = np.zeros(4)
     groups = [np.array([0]), np.array([1, 2]), np.array([3])]
     rows = x[:300]
-    effects = what_if_effects(booster, rows, typical, groups)
+    effects = what_if_effects(Trees(booster).raw, rows, typical, groups)
     raw = booster.predict(rows, raw_score=True)
     floor = booster.predict(typical[None], raw_score=True)[0]
     np.testing.assert_allclose(effects.sum(axis=1), raw - floor, atol=1e-9)
@@ -56,9 +57,11 @@ def test_effects_are_the_same_in_one_batch_or_many(monkeypatch):
     params = {"objective": "binary", "num_leaves": 15, "verbose": -1, "num_threads": 1}
     booster = lgb.train(params, lgb.Dataset(x, y.astype(float)), num_boost_round=50)
     groups = [np.array([0]), np.array([1]), np.array([2])]
-    whole = what_if_effects(booster, x[:500], np.zeros(3), groups)
+    whole = what_if_effects(Trees(booster).raw, x[:500], np.zeros(3), groups)
     import training.whatif as whatif
 
     monkeypatch.setattr(whatif, "BATCH_ROWS", 60)  # 10 rows per call
-    np.testing.assert_allclose(what_if_effects(booster, x[:500], np.zeros(3), groups), whole)
-    assert what_if_effects(booster, x[:0], np.zeros(3), groups).shape == (0, 3)
+    np.testing.assert_allclose(
+        what_if_effects(Trees(booster).raw, x[:500], np.zeros(3), groups), whole
+    )
+    assert what_if_effects(Trees(booster).raw, x[:0], np.zeros(3), groups).shape == (0, 3)
