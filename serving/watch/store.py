@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +35,7 @@ from contract.schema import (
 from contract.tables import Tables, conform
 from features.address import address_quality
 from features.context import LOOKBACK_DAYS
-from serving.database import Database, db_time, insert_rows
+from serving.database import IN_CHUNK, Database, db_time, insert_columns, insert_rows
 from serving.watch import schema
 from serving.watch.schema import (
     network,
@@ -55,7 +55,7 @@ DEFAULT_URL = "sqlite:///data/state.db"
 # How far back a pass reads: the context's longest window, plus a week for the parcels in
 # flight when it starts.
 HORIZON = pd.Timedelta(days=LOOKBACK_DAYS + 7)
-CHUNK = 500  # keys per IN list: under every backend's bound-parameter limit
+CHUNK = IN_CHUNK  # keys per IN list
 PII = ("dest_address", "recipient_phone")
 _STORED = [c.name for c in SHIPMENTS.columns if c.name not in PII]
 
@@ -78,7 +78,8 @@ class RowResult:
 def _db_times(values: pd.Series) -> list[dt.datetime | None]:
     """Naive UTC datetimes (what every backend stores), None for missing."""
     out = pd.to_datetime(values, utc=True).dt.tz_localize(None)
-    return [None if pd.isna(v) else v.to_pydatetime() for v in out]
+    # numpy's tolist gives datetimes and None for NaT, 30x faster than one value at a time.
+    return out.to_numpy(dtype="datetime64[us]").tolist()
 
 
 def _records(
@@ -407,22 +408,16 @@ class StateStore(Database):
                 strict=True,
             )
         ]
-        etas = {name: _db_times(frame[name]) for name in ("eta_p10", "eta_p50", "eta_p90")}
-        logged = [
-            {
-                "shipment_id": sid,
-                "as_of": when,
-                "model_version": label,
-                "risk": float(risk),
-                "eta_p10": etas["eta_p10"][i],
-                "eta_p50": etas["eta_p50"][i],
-                "eta_p90": etas["eta_p90"][i],
-                "reasons": reasons[i],
-            }
-            for i, (sid, risk) in enumerate(zip(frame["shipment_id"], frame["risk"], strict=True))
-        ]
-        flagged = frame["at_risk"].to_numpy(dtype=bool)
-        ids = [r["shipment_id"] for r in logged]
+        ids = frame["shipment_id"].tolist()
+        logged: dict[str, Sequence[Any]] = {
+            "shipment_id": ids,
+            "as_of": [when] * len(ids),
+            "model_version": [label] * len(ids),
+            "risk": frame["risk"].astype(float).tolist(),
+            **{name: _db_times(frame[name]) for name in ("eta_p10", "eta_p50", "eta_p90")},
+            "reasons": reasons,
+        }
+        flagged = frame["at_risk"].to_numpy(dtype=bool).tolist()
         with self._transaction() as conn:
             first = self._existing(
                 conn, predictions.c.shipment_id, predictions.c.first_flagged_at, ids
@@ -433,25 +428,24 @@ class StateStore(Database):
                         predictions.c.shipment_id.in_(ids[start : start + CHUNK])
                     )
                 )
-            insert_rows(
+            insert_columns(
                 conn,
                 predictions,
-                [
-                    {
-                        **row,
-                        "at_risk": bool(flagged[i]),
-                        "first_flagged_at": first.get(row["shipment_id"])
-                        or (when if flagged[i] else None),
-                        "promised_at": promised[i],
-                        "last_event_time": last_times[i],
-                        **{name: values[i] for name, values in texts.items()},
-                    }
-                    for i, row in enumerate(logged)
-                ],
+                {
+                    **logged,
+                    "at_risk": flagged,
+                    "first_flagged_at": [
+                        first.get(sid) or (when if f else None)
+                        for sid, f in zip(ids, flagged, strict=True)
+                    ],
+                    "promised_at": promised,
+                    "last_event_time": last_times,
+                    **texts,
+                },
             )
             try:
                 with conn.begin_nested():
-                    insert_rows(conn, prediction_log, logged)
+                    insert_columns(conn, prediction_log, logged)
             except IntegrityError:  # this pass's as_of was logged before (a re-run)
                 pass
 
