@@ -27,7 +27,7 @@ from fastapi.staticfiles import StaticFiles
 from contract.locale import NEUTRAL
 from serving.alerts import AlertStore, Sender
 from serving.guard import ApiGuard
-from serving.inference import InputError, reasons_of, scored_of, to_predictions, to_tables
+from serving.inference import InputError, reasons_of, scored_batch, to_predictions, to_tables
 from serving.messages import MessageBook
 from serving.metrics import counters, exposition, register_collector
 from serving.model_source import ServedModel, load_served_model
@@ -355,8 +355,9 @@ class Stallguard:
         counters().predictions.labels(endpoint="/alerts").inc(len(frame))
         label = self.model.label
         promised = {s.shipment_id: s.promised_at for s in shipments}  # type: ignore[attr-defined]
+        ids = frame["shipment_id"].tolist()
+        scored = scored_batch(frame, [promised[i] for i in ids], label)
         records = frame.to_dict("records")
-        scored = [scored_of(row, promised[row["shipment_id"]], label) for row in records]
         decided = self.store.decide(scored, self.policy, pd.Timestamp.now(tz="UTC"), self.messages)
         texts = {row["shipment_id"]: reasons_of(row, lang) for row in records}
         out = []

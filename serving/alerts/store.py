@@ -32,11 +32,12 @@ from serving.alerts.policy import (
     Renderer,
     Scored,
     State,
+    can_alert,
     decide,
     possible_keys,
 )
 from serving.alerts.schema import MIGRATIONS, VERSION_TABLE, alert_state, outbox
-from serving.database import Database, aware, db_time, insert_rows
+from serving.database import IN_CHUNK, Database, aware, db_time, insert_rows
 
 PENDING, DELIVERED, PARKED, DEAD = "pending", "delivered", "parked", "dead"
 STATUSES = (PENDING, DELIVERED, PARKED, DEAD)
@@ -103,6 +104,12 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _aware_stamps(values: Sequence[dt.datetime | None]) -> list[pd.Timestamp | None]:
+    """Stored naive UTC times as UTC timestamps, None kept."""
+    stamps = pd.to_datetime(pd.Series(values, dtype=object)).dt.tz_localize("UTC")
+    return [None if pd.isna(v) else v for v in stamps.tolist()]
+
+
 class AlertStore(Database):
     """Alert state and outbox in a SQL database (any SQLAlchemy URL; SQLite by default).
 
@@ -147,8 +154,10 @@ class AlertStore(Database):
                 with self._transaction() as conn:
                     states = self._load_states(conn, batch)
                     stored = set(states)
-                    emitted = self._existing_keys(conn, sorted(possible_keys(batch, states)))
-                    alerts = decide(batch, states, emitted, policy, renderer)
+                    candidates = can_alert(batch, states, policy)
+                    keys = possible_keys(candidates, states, policy)
+                    emitted = self._existing_keys(conn, sorted(keys))
+                    alerts = decide(candidates, states, emitted, policy, renderer)
                     self._write_states(conn, states, stored, when)
                     self._enqueue(conn, alerts, when)
                     return alerts
@@ -185,36 +194,46 @@ class AlertStore(Database):
         self, conn: Connection, batch: Sequence[Scored]
     ) -> dict[tuple[str, pd.Timestamp], State]:
         ids = sorted({s.shipment_id for s in batch})
-        found: dict[tuple[str, pd.Timestamp], State] = {}
-        # Chunks keep the IN list under every backend's bound-parameter limit.
-        for start in range(0, len(ids), 500):
-            rows = conn.execute(
-                sa.select(alert_state).where(
-                    alert_state.c.shipment_id.in_(ids[start : start + 500])
-                )
+        c = alert_state.c
+        rows: list[Any] = []
+        for start in range(0, len(ids), IN_CHUNK):
+            chunk = ids[start : start + IN_CHUNK]
+            rows.extend(
+                conn.execute(
+                    sa.select(
+                        c.shipment_id,
+                        c.promised_at,
+                        c.active,
+                        c.last_alert_p50,
+                        c.last_alert_p10,
+                        c.last_alert_p90,
+                        c.last_alert_kind,
+                    ).where(c.shipment_id.in_(chunk))
+                ).all()
             )
-            for row in rows:
-                last = row.last_alert_p50
-                low, high = row.last_alert_p10, row.last_alert_p90
-                found[(row.shipment_id, pd.Timestamp(row.promised_at).tz_localize("UTC"))] = State(
-                    active=bool(row.active),
-                    last_p50=None if last is None else pd.Timestamp(last).tz_localize("UTC"),
-                    last_window=None
-                    if low is None or high is None
-                    else (
-                        pd.Timestamp(low).tz_localize("UTC"),
-                        pd.Timestamp(high).tz_localize("UTC"),
-                    ),
-                    last_kind=None
-                    if row.last_alert_kind is None
-                    else AlertKind(row.last_alert_kind),
-                )
-        return found
+        if not rows:
+            return {}
+        shipment_ids, promised, active, p50, p10, p90, kinds = zip(*rows, strict=True)
+        # Times converted a column at a time: a pass loads a state for every alerted parcel.
+        promised_utc, p50_utc, p10_utc, p90_utc = (
+            _aware_stamps(v) for v in (promised, p50, p10, p90)
+        )
+        return {
+            (shipment_ids[i], promised_utc[i]): State(
+                active=bool(active[i]),
+                last_p50=p50_utc[i],
+                last_window=None
+                if p10_utc[i] is None or p90_utc[i] is None
+                else (p10_utc[i], p90_utc[i]),
+                last_kind=None if kinds[i] is None else AlertKind(kinds[i]),
+            )
+            for i in range(len(rows))
+        }
 
     def _existing_keys(self, conn: Connection, keys: list[str]) -> set[str]:
         out: set[str] = set()
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
+        for start in range(0, len(keys), IN_CHUNK):
+            chunk = keys[start : start + IN_CHUNK]
             out.update(conn.scalars(sa.select(outbox.c.key).where(outbox.c.key.in_(chunk))))
         return out
 

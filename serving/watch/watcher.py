@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from serving.alerts import AlertPolicy, AlertStore, Renderer
-from serving.inference import scored_of
+from serving.inference import scored_batch
 from serving.watch.store import StateStore
 from training.predictor import Predictor
 from training.scoring import score_with_features
@@ -149,8 +149,7 @@ class Watcher:
         last = events.groupby("shipment_id", observed=True, sort=False).tail(1)
         self.store.write_predictions(scores, when, self.label, last.set_index("shipment_id"))
         clock.lap("write")
-        records = scores.to_dict("records")
-        batch = [scored_of(row, row["promised_at"], self.label) for row in records]
+        batch = scored_batch(scores, scores["promised_at"].tolist(), self.label)
         emitted = self.alerts.decide(batch, self.policy, when, self.renderer)
         at_risk = int(scores["at_risk"].sum())
         reference = self.predictor.reference
