@@ -16,6 +16,9 @@ builds it once as of "now" (`stallguard context --as-of T`) and reads its latest
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -25,15 +28,18 @@ from features.families import REGISTERED
 from features.history import HISTORY_DAYS
 from features.progress import GAP_DAYS
 from features.series import DAY, HOUR, Context, DailySeries, HubLoad
-from features.snapshots import seconds
+from features.snapshots import US_PER_S, seconds
 
 __all__ = [
     "LOOKBACK_DAYS",
+    "Bounds",
     "Context",
     "DailySeries",
     "HubLoad",
+    "Span",
     "build_context",
     "known_at",
+    "merge_contexts",
     "utc",
 ]
 
@@ -68,18 +74,103 @@ def known_at(tables: Tables, as_of: pd.Timestamp) -> Tables:
     )
 
 
-def build_context(tables: Tables, as_of: pd.Timestamp | None = None) -> Context:
-    """Compute the context from `tables` (cut to what was known at `as_of` when given)."""
+@dataclass(frozen=True)
+class Bounds:
+    """Earliest and latest times in some tables, in epoch microseconds (None: none).
+
+    A reduction: the bounds of the union of tables are `combine` of theirs, so partitions of
+    one data set agree on the day and hour boundaries their contexts cover (`Span`).
+    Microseconds, the contract's precision: the latest scan read back is that scan's time.
+    """
+
+    first: int | None  # creation or scan
+    last: int | None
+    first_event: int | None
+    last_event: int | None
+
+    @classmethod
+    def of(cls, ships: pd.DataFrame, events: pd.DataFrame) -> Bounds:
+        """The bounds of one set of shipments and their scans."""
+        created, scanned = _micros(ships["created_at"]), _micros(events["event_time"])
+        both = np.concatenate([created, scanned])
+        return cls(
+            int(both.min()) if len(both) else None,
+            int(both.max()) if len(both) else None,
+            int(scanned.min()) if len(scanned) else None,
+            int(scanned.max()) if len(scanned) else None,
+        )
+
+    def combine(self, other: Bounds) -> Bounds:
+        """The bounds of both sets."""
+
+        def pick(a: int | None, b: int | None, best: Callable[[int, int], int]) -> int | None:
+            return a if b is None else b if a is None else best(a, b)
+
+        return Bounds(
+            pick(self.first, other.first, min),
+            pick(self.last, other.last, max),
+            pick(self.first_event, other.first_event, min),
+            pick(self.last_event, other.last_event, max),
+        )
+
+    @staticmethod
+    def time(micros: int | None) -> pd.Timestamp:
+        """A bound as a UTC timestamp (NaT: none)."""
+        return pd.NaT if micros is None else pd.Timestamp(micros, unit="us", tz="UTC")
+
+
+def _micros(times: pd.Series) -> np.ndarray:
+    stamps = pd.to_datetime(times, utc=True).to_numpy(dtype="datetime64[us]")
+    return stamps[~np.isnat(stamps)].view("int64")
+
+
+@dataclass(frozen=True)
+class Span:
+    """The day boundaries the daily series cover and the hours the hub flows cover."""
+
+    days: tuple[int, int]  # (first, last) epoch day
+    hours: tuple[int, int] | None  # (first, last) epoch hour; None: no scans at all
+
+    @classmethod
+    def of(cls, bounds: Bounds, as_of: pd.Timestamp | None) -> Span:
+        """The span of data with these bounds, cut at `as_of` (UTC) when given."""
+        cut = None if as_of is None else float(seconds(pd.Series([utc(as_of)]))[0])
+        if bounds.first is None or bounds.last is None:
+            days = (0, 1)
+        else:
+            first = int(bounds.first / US_PER_S // DAY)
+            last = int(bounds.last / US_PER_S // DAY) + 1 if cut is None else int(cut // DAY)
+            days = (first, max(last, first + 1))
+        if bounds.first_event is None or bounds.last_event is None:
+            return cls(days, None)
+        first_hour = int(bounds.first_event / US_PER_S // HOUR)
+        last_hour = (
+            int(bounds.last_event / US_PER_S // HOUR) + 1 if cut is None else int(cut // HOUR)
+        )
+        return cls(days, (first_hour, last_hour))
+
+
+def build_context(
+    tables: Tables, as_of: pd.Timestamp | None = None, span: Span | None = None
+) -> Context:
+    """Compute the context from `tables` (cut to what was known at `as_of` when given).
+
+    Args:
+        tables: The data; `known_at(as_of)` is applied here.
+        as_of: When the context is as of (None: over the whole history).
+        span: Boundaries to cover; default: those of `tables` (partitions of a larger data
+            set pass the whole set's, so that `merge_contexts` can add them up).
+    """
     if as_of is not None:
         as_of = utc(as_of)
         tables = known_at(tables, as_of)
     ships, events = tables.shipments, tables.scan_events
-    days = _day_range(ships, events, as_of)
+    span = span if span is not None else Span.of(Bounds.of(ships, events), as_of)
     return Context(
         as_of=None if as_of is None else pd.Timestamp(as_of),
-        hub_load=_hub_load(events, tables.network, as_of),
+        hub_load=_hub_load(events, tables.network, span.hours),
         series={
-            name: build(ships, events, days)
+            name: build(ships, events, span.days)
             for family in REGISTERED
             for name, build in family.series.items()
         },
@@ -90,37 +181,44 @@ def build_context(tables: Tables, as_of: pd.Timestamp | None = None) -> Context:
     )
 
 
-def _day_range(
-    ships: pd.DataFrame, events: pd.DataFrame, as_of: pd.Timestamp | None
-) -> tuple[int, int]:
-    """(first, last) epoch day boundary the daily series cover."""
-    times = [seconds(ships["created_at"]), seconds(events["event_time"])]
-    stamps = np.concatenate([t[~np.isnan(t)] for t in times])
-    if len(stamps) == 0:
-        return 0, 1
-    first = int(stamps.min() // DAY)
-    last = int(stamps.max() // DAY) + 1
-    if as_of is not None:
-        last = int(seconds(pd.Series([as_of]))[0] // DAY)
-    return first, max(last, first + 1)
+def merge_contexts(parts: list[Context]) -> Context:
+    """The context of the union of disjoint sets of shipments, from each set's context.
+
+    The parts must be built over one `Span`, as of the same time, with the same small
+    tables (weather, network, locale): every cross-shipment aggregate is a sum over
+    shipments, so the union's is the sum of the parts' (up to float rounding).
+    """
+    if not parts:
+        raise ValueError("no contexts to merge")
+    head = parts[0]
+    if any(p.as_of != head.as_of for p in parts):
+        raise ValueError("contexts as of different times cannot merge")
+    return Context(
+        as_of=head.as_of,
+        hub_load=HubLoad.merge([p.hub_load for p in parts]),
+        series={name: DailySeries.merge([p.series[name] for p in parts]) for name in head.series},
+        weather_daily=head.weather_daily,
+        weather_forecast=head.weather_forecast,
+        network=head.network,
+        locale=head.locale,
+    )
 
 
-def _hub_load(events: pd.DataFrame, network: pd.DataFrame, as_of: pd.Timestamp | None) -> HubLoad:
+def _hub_load(
+    events: pd.DataFrame, network: pd.DataFrame, hours: tuple[int, int] | None
+) -> HubLoad:
     locations = pd.Index(network["location_id"].astype("str"))
     capacity = network["daily_capacity"].to_numpy(dtype=float)
-    ev = events.sort_values(["shipment_id", "event_time"], kind="stable")
-    t = seconds(ev["event_time"])
-    if len(t) == 0:
+    if hours is None:
         return HubLoad(
             0,
             locations,
             capacity,
             {k: np.zeros((len(locations), 1)) for k in ("in", "out", "dwell", "dwell_n")},
         )
-    first = int(np.nanmin(t) // HOUR)
-    last = int(np.nanmax(t) // HOUR) + 1
-    if as_of is not None:
-        last = int(seconds(pd.Series([as_of]))[0] // HOUR)
+    ev = events.sort_values(["shipment_id", "event_time"], kind="stable")
+    t = seconds(ev["event_time"])
+    first, last = hours
     n_hours = max(last - first + 1, 1)
     loc = locations.get_indexer(ev["location_id"].astype("str"))
     kind = ev["event_type"].astype("str").to_numpy()

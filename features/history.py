@@ -124,8 +124,10 @@ def lane_history(ships: pd.DataFrame, events: pd.DataFrame, days: tuple[int, int
 def seller_history(ships: pd.DataFrame, events: pd.DataFrame, days: tuple[int, int]) -> DailySeries:
     """Pickups per seller and UTC day: count and total hours from creation to pickup."""
     picked = events[events["event_type"] == "PICKED_UP"].drop_duplicates("shipment_id")
-    created = picked["shipment_id"].map(ships.set_index("shipment_id")["created_at"])
-    seller = picked["shipment_id"].map(ships.set_index("shipment_id")["seller_id"]).astype("str")
+    # reindex, not map: map of an empty frame's times fails (a partition with no shipments).
+    by_id = ships.set_index("shipment_id")
+    created = by_id["created_at"].reindex(picked["shipment_id"].to_numpy())
+    seller = by_id["seller_id"].reindex(picked["shipment_id"].to_numpy()).astype("str")
     handover_h = (seconds(picked["event_time"]) - seconds(created)) / HOUR
     keys = pd.Index(np.unique(np.append(seller.to_numpy().astype(str), "*")))
     day = np.floor(seconds(picked["event_time"]) / DAY).astype(np.int64)

@@ -43,6 +43,28 @@ class DailySeries:
         n = next(iter(self.sums.values())).shape[0]
         return np.clip(day - self.first_day, 0, n - 1)
 
+    @staticmethod
+    def merge(parts: list[DailySeries]) -> DailySeries:
+        """The series of the union of disjoint sets of shipments, from each set's series.
+
+        Every sum is over shipments, so the union's is the sum of the parts' once their keys
+        are aligned; all parts must cover the same day boundaries (one `Span`).
+        """
+        first = {p.first_day for p in parts}
+        rows = {v.shape[0] for p in parts for v in p.sums.values()}
+        if len(first) != 1 or len(rows) > 1:
+            raise ValueError("series over different days cannot merge (build them on one Span)")
+        keys = pd.Index(sorted(set().union(*(p.keys.astype("str") for p in parts))))
+        sums: dict[str, np.ndarray] = {}
+        for part in parts:
+            columns = keys.get_indexer(part.keys.astype("str"))
+            for name, values in part.sums.items():
+                if name not in sums:
+                    shape = (values.shape[0], len(keys), *values.shape[2:])
+                    sums[name] = np.zeros(shape, dtype=np.float64)
+                sums[name][:, columns] += values
+        return DailySeries(first.pop(), keys, {k: v.astype(np.float32) for k, v in sums.items()})
+
 
 @dataclass(frozen=True)
 class HubLoad:
@@ -52,6 +74,21 @@ class HubLoad:
     locations: pd.Index
     capacity: np.ndarray
     cum: dict[str, np.ndarray]  # name -> [locations, boundaries]
+
+    @staticmethod
+    def merge(parts: list[HubLoad]) -> HubLoad:
+        """The flows of the union of disjoint sets of shipments (same network and hours)."""
+        head = parts[0]
+        for part in parts[1:]:
+            shapes = {v.shape for v in (*part.cum.values(), *head.cum.values())}
+            if (
+                part.first_hour != head.first_hour
+                or len(shapes) > 1
+                or not part.locations.equals(head.locations)
+            ):
+                raise ValueError("hub loads over different hours or networks cannot merge")
+        cum = {k: np.sum([p.cum[k] for p in parts], axis=0) for k in head.cum}
+        return HubLoad(head.first_hour, head.locations, head.capacity, cum)
 
 
 @dataclass(frozen=True)
