@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from training.calibration import centered_isotonic
+from training.engine import active
 
 QUANTILES = (0.1, 0.5, 0.9)
 # Risk can only rise with these (LightGBM monotone constraints): more rain, snow or wind, more
@@ -104,14 +105,12 @@ def fit_booster(
     y_valid: np.ndarray,
 ) -> lgb.Booster:
     """Train one booster with early stopping on the validation (calibration) fold."""
-    train = lgb.Dataset(x_train, y_train, free_raw_data=True)
-    valid = lgb.Dataset(x_valid, y_valid, reference=train, free_raw_data=True)
-    return lgb.train(
+    return active().train_booster(
         params.lightgbm(**_with_constraints(objective, x_train.columns)),
-        train,
-        num_boost_round=params.n_rounds,
-        valid_sets=[valid],
-        callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
+        (x_train, y_train),
+        params.n_rounds,
+        valid=(x_valid, y_valid),
+        stopping_rounds=params.early_stopping_rounds,
     )
 
 
@@ -130,9 +129,8 @@ def refit_booster(
     """
     rounds = fitted.best_iteration or fitted.current_iteration()
     rounds = max(1, round(rounds * len(x) / max(n_before, 1)))
-    data = lgb.Dataset(x, y, free_raw_data=True)
     objective = _with_constraints(objective, x.columns)
-    return lgb.train(params.lightgbm(**objective), data, num_boost_round=rounds)
+    return active().train_booster(params.lightgbm(**objective), (x, y), rounds)
 
 
 def _with_constraints(objective: dict[str, Any], columns: pd.Index) -> dict[str, Any]:

@@ -188,6 +188,12 @@ class Predictor:
         contrib = np.asarray(booster.predict(self._matrix(x), pred_contrib=True), dtype=float)
         return pd.DataFrame(top_reasons(contrib, self.feature_names, as_dict=True))
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable state (to a worker): compiled trees are native code of this process."""
+        state = dict(self.__dict__)
+        state.pop("_trees", None)
+        return state
+
     @cached_property
     def _trees(self) -> dict[str | float, Trees]:
         """Each booster's scorer ("risk", and the ETA quantiles): compiled once ready."""

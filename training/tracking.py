@@ -187,6 +187,7 @@ def train_params(config: TrainConfig, data: TrainingData, result: TrainResult) -
             # The effective value (the config's None means "by the calibration fold's length").
             "cross_fit_blocks": result.backtest.info.get("cross_fit_blocks"),
             "n_features": len(result.predictor.feature_names),
+            "engine": result.engine,
             **result.windows(),
             **{f"n_{k}": v for k, v in result.counts.items()},
         }

@@ -10,8 +10,6 @@ import numpy as np
 import pandas as pd
 
 from contract.tables import Tables
-from features.build import build_features
-from features.context import build_context
 from training.baselines import cause_columns, oracle_roc_auc
 from training.config import TrainConfig
 from training.crossfit import held_out_bands, held_out_risk, time_blocks
@@ -23,6 +21,7 @@ from training.dataset import (
     settled_by,
 )
 from training.deployment import HeldOut, RefitRows, refit_for_deployment
+from training.engine import LOCAL, Engine, active, running_on
 from training.evaluation import Evaluation, Window, evaluate, history_mask, stage_metrics
 from training.foresight import foresight_columns
 from training.metrics import choose_threshold
@@ -60,6 +59,8 @@ class TrainResult:
         window: Time boundaries of the folds.
         counts: Snapshots per fold.
         timings: Seconds per step.
+        started_at: When training started (epoch seconds).
+        engine: Where it ran ("local", "dask").
     """
 
     predictor: Predictor
@@ -69,6 +70,7 @@ class TrainResult:
     counts: dict[str, int]
     timings: dict[str, float] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
+    engine: str = "local"
 
     @property
     def refitted(self) -> bool:
@@ -106,12 +108,33 @@ def train(
     config: TrainConfig | None = None,
     window: Window | None = None,
     progress: Progress | None = None,
+    engine: Engine = LOCAL,
 ) -> TrainResult:
     """Backtest (train, calibrate, evaluate on the latest period), then refit for deployment.
+
+    Args:
+        data: The data set and where it came from.
+        config: Training settings (default: `TrainConfig()`).
+        window: Fold boundaries (default: from the data and `config`).
+        progress: Called with a description at each step.
+        engine: Where the context, the features and the boosters are computed (the rest,
+            calibration and evaluation, runs here; docs/scale.md).
 
     Raises:
         ValueError: A fold is empty or has a single class (the data is too small or short).
     """
+    with running_on(engine):
+        result = _train(data, config, window, progress)
+    result.engine = engine.name
+    return result
+
+
+def _train(
+    data: TrainingData,
+    config: TrainConfig | None,
+    window: Window | None,
+    progress: Progress | None,
+) -> TrainResult:
     started = time.time()
     config = config or TrainConfig()
     window = window or window_of(data, config)
@@ -151,7 +174,7 @@ def train(
     clock.lap("snapshots")
 
     say(f"building features for {len(snaps):,} snapshots")
-    x = build_features(data.tables, snaps)[config.feature_names]
+    x = active().features(data.tables, snaps)[config.feature_names]
     clock.lap("features")
 
     y = lab["late"].to_numpy(dtype=float)
@@ -213,7 +236,7 @@ def train(
         config.min_precision,
     )
     say("building the serving context")
-    context = build_context(data.tables, as_of=data.now)
+    context = active().context(data.tables, as_of=data.now)
     info = {
         "source": data.source,
         "data_fingerprint": data.fingerprint,
@@ -325,7 +348,7 @@ def fit_reference(predictor: Predictor, tables: Tables, end: pd.Timestamp) -> Re
     snaps = pass_snapshots(tables, end, REFERENCE_DAYS, every_hours=1.0, share=1 / 12)
     if snaps.empty:
         return None
-    x = build_features(tables, snaps)[predictor.feature_names]
+    x = active().features(tables, snaps)[predictor.feature_names]
     risk = predictor.predict_features(x, snaps["as_of"], reasons=False)["risk"].to_numpy()
     return Reference.fit(x, risk, snaps)
 
