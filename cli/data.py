@@ -1,4 +1,4 @@
-"""Data commands: simulate a world, build the serving context."""
+"""Data commands: simulate a world, build the serving context, partition tables."""
 
 from __future__ import annotations
 
@@ -8,12 +8,23 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.options import AsOfOption
+from cli.options import (
+    AsOfOption,
+    EngineOption,
+    PartitionsOption,
+    SchedulerOption,
+    WorkersOption,
+)
 from cli.render import console, fail, print_table, progress, warn
 from sources.synthetic.config import HubOutage, SimulationConfig
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from contract.tables import Tables
+    from features.context import Bounds
+    from scale.partitions import PartitionedTables
+    from training.engine import Engine
 
 app = typer.Typer()
 PANEL = "Data"
@@ -157,26 +168,86 @@ def context_command(
         "data/context"
     ),
     as_of: AsOfOption = None,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
+    workers: WorkersOption = None,
+    partitions: PartitionsOption = None,
 ) -> None:
     """Refresh the cross-shipment context (hub load, histories, weather) serving reads."""
+    from cli.engine import open_engine
+
+    with open_engine(engine, scheduler, workers) as runner:
+        source, bounds = read_source(data, partitions, runner)
+        when = as_of_or_latest(as_of, bounds, partitions or str(data))
+        with console.status(f"building context as of {when:%Y-%m-%d %H:%M} UTC on {engine}"):
+            context = runner.context(source, as_of=when)  # type: ignore[arg-type]
+            context.write(out)
+    console.print(f"[green]Wrote[/] context as of {when.isoformat()} to {out}/")
+
+
+def as_of_or_latest(as_of: dt.datetime | None, bounds: Bounds, where: str) -> pd.Timestamp:
+    """`as_of`, or the latest scan in the data; warned about when outside the data's period."""
     import pandas as pd
 
+    latest = bounds.time(bounds.last_event)
+    when = pd.Timestamp(as_of) if as_of is not None else latest
+    if pd.isna(when):
+        fail(f"{where} has no scan events; pass --as-of")
+    check_period(when, bounds.time(bounds.first), latest, "DATA")
+    return when
+
+
+def read_source(
+    data: Path, partitions: str | None, runner: Engine
+) -> tuple[Tables | PartitionedTables, Bounds]:
+    """The tables a batch command works on, and their time bounds.
+
+    `partitions` (a partitioned URL, dask only) is read by the workers; `data` here.
+    """
     from contract.tables import Tables
-    from features.context import build_context
+    from features.context import Bounds
+
+    if partitions is not None:
+        if runner.name != "dask":
+            fail("--partitions needs --engine dask")
+        from scale.partitions import PartitionedTables
+
+        try:
+            parted = PartitionedTables.open(partitions)
+        except FileNotFoundError as err:
+            fail(err)
+        return parted, runner.bounds(parted)  # type: ignore[attr-defined]
+    try:
+        tables = Tables.read(data)
+    except FileNotFoundError as err:
+        fail(err)
+    return tables, Bounds.of(tables.shipments, tables.scan_events)
+
+
+@app.command("partition", rich_help_panel=PANEL)
+def partition_command(
+    out: Annotated[
+        str, typer.Option(metavar="URL", help="Where to write: a folder or any fsspec URL.")
+    ],
+    data: Annotated[Path, typer.Option(help="Tables directory to partition.")] = Path(
+        "data/simulated"
+    ),
+    parts: Annotated[int, typer.Option(min=1, help="Partitions (by shipment).")] = 8,
+) -> None:
+    """Write a Tables directory in partitions by shipment, for --engine dask --partitions."""
+    from contract.tables import Tables
+    from scale.partitions import PartitionedTables
 
     try:
         tables = Tables.read(data)
     except FileNotFoundError as err:
         fail(err)
-    latest = tables.scan_events["event_time"].max()
-    when = pd.Timestamp(as_of) if as_of is not None else latest
-    if pd.isna(when):
-        fail(f"{data} has no scan events; pass --as-of")
-    check_period(when, tables.shipments["created_at"].min(), latest, "DATA")
-    with console.status(f"building context as of {when:%Y-%m-%d %H:%M} UTC"):
-        context = build_context(tables, as_of=when)
-        context.write(out)
-    console.print(f"[green]Wrote[/] context as of {when.isoformat()} to {out}/")
+    with console.status(f"writing {parts} partitions to {out}"):
+        written = PartitionedTables.write(tables, out, parts)
+    console.print(
+        f"[green]Wrote[/] {len(tables.shipments):,} shipments in {written.parts} partitions "
+        f"to {out}"
+    )
 
 
 def check_period(when: pd.Timestamp, first: pd.Timestamp, last: pd.Timestamp, what: str) -> None:

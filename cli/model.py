@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -10,14 +11,19 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.data import check_period
+from cli.data import as_of_or_latest, check_period, read_source
+from cli.engine import open_engine
 from cli.options import (
     AsOfOption,
     DataOption,
+    EngineOption,
     LangOption,
     ModelOption,
+    PartitionsOption,
+    SchedulerOption,
     SourceOption,
     WeatherOption,
+    WorkersOption,
 )
 from cli.render import (
     at_risk_view,
@@ -85,6 +91,9 @@ def train_command(
             "and bundle the refit at the data's end (0: none; see docs/model.md).",
         ),
     ] = 0.0,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Train risk + ETA models, backtest them, refit, log to MLflow, register a challenger."""
     tracking = load_settings().tracking()
@@ -102,14 +111,14 @@ def train_command(
     if params is not None:
         config = dataclasses.replace(config, params=_booster_params(params, config.params))
     data_set = load(source, data, weather_csv)
-    with steps() as bar:
+    with open_engine(engine, scheduler, workers) as runner, steps() as bar:
         task = bar.add_task("starting", total=None)
 
         def step(description: str) -> None:
             bar.update(task, advance=1, description=description)
 
         try:
-            result = train(data_set, config, progress=step)
+            result = train(data_set, config, progress=step, engine=runner)
         except ValueError as err:
             fail(err)
         step("logging to MLflow")
@@ -251,13 +260,28 @@ def score_command(
         ),
     ] = None,
     weather_csv: WeatherOption = None,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
+    workers: WorkersOption = None,
+    partitions: PartitionsOption = None,
 ) -> None:
     """Score every in-flight shipment in DATA (or every one as of --stage), by risk, into OUT."""
     if out.suffix.lower() not in (".csv", ".parquet"):  # fail before the slow part
         fail(f"--out must end in .csv or .parquet, got {out.name!r}")
     if stage is not None and stage not in ("purchase", "handoff"):
         fail(f"--stage must be one of purchase, handoff, got {stage!r}")
+    if engine == "dask" and (stage is not None or recalibrate or source != "synthetic"):
+        fail("--engine dask scores the parcels in flight of a Tables directory (synthetic), "
+             "without --stage or --recalibrate")  # fmt: skip
+    if partitions is not None and engine != "dask":
+        fail("--partitions needs --engine dask")
     tracking = load_settings().tracking()
+    if engine == "dask":
+        _score_on_dask(out, load_model(model, tracking), data, partitions, as_of, lang, top,
+                       (scheduler, workers))  # fmt: skip
+        return
+    if scheduler or workers:
+        fail("--scheduler and --workers need --engine dask")
     import pandas as pd
 
     from training.scoring import score, score_stage, write_scores
@@ -292,6 +316,37 @@ def score_command(
     savable = scores[~scores["overdue"]] if len(scores) else scores
     if top and len(savable):
         zone = data_set.tables.locale.timezone
+        print_table(f"Most at risk, not yet late ({zone})", at_risk_view(savable.head(top), zone))
+
+
+def _score_on_dask(
+    out: Path,
+    predictor: Predictor,
+    data: Path | None,
+    partitions: str | None,
+    as_of: dt.datetime | None,
+    lang: str,
+    top: int,
+    cluster: tuple[str | None, int | None],
+) -> None:
+    """`score` with the partitions scored on a Dask cluster (docs/scale.md)."""
+    from training.scoring import write_scores
+
+    with open_engine("dask", *cluster) as runner:
+        where = data or Path("data/simulated")
+        tables, bounds = read_source(where, partitions, runner)
+        now = as_of_or_latest(as_of, bounds, partitions or str(where))
+        with console.status(f"scoring parcels in flight at {now:%Y-%m-%d %H:%M} UTC on dask"):
+            scores = runner.score(predictor, tables, now, lang=lang)  # type: ignore[attr-defined]
+    try:
+        write_scores(scores, out)
+    except ValueError as err:
+        fail(err)
+    flagged = int(scores["at_risk"].sum()) if len(scores) else 0
+    console.print(f"[green]Wrote[/] {out}: {len(scores):,} parcels in flight, {flagged:,} at risk")
+    if top and len(scores):
+        savable = scores[~scores["overdue"]]
+        zone = predictor.context.locale.timezone if predictor.context is not None else "UTC"
         print_table(f"Most at risk, not yet late ({zone})", at_risk_view(savable.head(top), zone))
 
 

@@ -79,3 +79,39 @@ AsOfOption = Annotated[
 LangOption = Annotated[
     str, typer.Option(parser=language, help="Language of the reason texts: ko or en.")
 ]
+
+
+def engine_name(name: str) -> str:
+    """Local or dask."""
+    if name not in ("local", "dask"):
+        raise typer.BadParameter(f"must be local or dask, got {name!r}")
+    return name
+
+
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        parser=engine_name,
+        help="Where the batch work runs: local (this process) or dask (docs/scale.md).",
+    ),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="ADDRESS",
+        help="--engine dask: a running Dask scheduler (tcp://host:8786). Default: a local "
+        "cluster of one worker process per core.",
+    ),
+]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(min=1, help="--engine dask without --scheduler: worker processes to start."),
+]
+PartitionsOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="URL",
+        help="--engine dask: tables partitioned by shipment (stallguard partition), a folder "
+        "or any fsspec URL, read by the workers themselves instead of --data.",
+    ),
+]
