@@ -11,9 +11,9 @@ What `lightgbm.dask` leaves to its caller, and how it is handled here:
   so it predicts on pandas frames exactly like a locally trained one.
 - Ports: each worker listens on a port set here, not found at random (random ports have
   collided on busy hosts): `base_port` + the fit's slot x workers + the worker's position
-  in the sorted worker list. The slot moves on with every fit of this process, over
-  `PORT_SLOTS` slots, because LightGBM does not reuse an address a previous fit's socket
-  still holds in TIME_WAIT (a minute on Linux).
+  among those training. The slot moves on with every fit, over `PORT_SLOTS` slots, because
+  LightGBM does not reuse an address a previous fit's socket still holds in TIME_WAIT (a
+  minute on Linux), and a slot is taken only once every worker could bind its port.
 - One fit at a time per cluster: a distributed lock (several fits sharing workers hang).
 - Hangs: LightGBM's network time-out and a wall-clock limit on the whole fit raise a
   `TimeoutError` that says what to check.
@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import socket
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -35,7 +36,7 @@ import dask.array as da
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from distributed import Client, Lock
+from distributed import Client, Lock, Worker
 from lightgbm.basic import _data_from_pandas
 from lightgbm.dask import DaskLGBMClassifier, DaskLGBMRegressor
 
@@ -85,6 +86,19 @@ class DaskBoosting:
         cut.best_iteration = best
         return cut
 
+    def _free_ports(self, client: Client, workers: list[str]) -> dict[str, int]:
+        """A port per worker from the next slot whose ports every worker can listen on."""
+        for _ in range(PORT_SLOTS):
+            first = self.base_port + (next(_fits) % PORT_SLOTS) * len(workers)
+            ports = {w: first + k for k, w in enumerate(workers)}
+            if all(client.run(_bindable, ports, workers=workers).values()):
+                return ports
+        raise RuntimeError(
+            f"no free LightGBM ports on the workers in {self.base_port}-"
+            f"{self.base_port + PORT_SLOTS * len(workers) - 1}: another fit holds them, or "
+            "a firewall does (DaskBoosting.base_port moves the range)"
+        )
+
     def _fit(
         self,
         client: Client,
@@ -106,10 +120,9 @@ class DaskBoosting:
             x_blocks.append(da.from_delayed(x_future, (len(block), matrix.shape[1]), float))
             y_blocks.append(da.from_delayed(y_future, (len(block),), float))
         x_parts, y_parts = da.concatenate(x_blocks), da.concatenate(y_blocks)
-        first_port = self.base_port + (next(_fits) % PORT_SLOTS) * len(workers)
-        machines = ",".join(
-            f"{urlparse(w).hostname}:{first_port + k}" for k, w in enumerate(workers[: len(blocks)])
-        )
+        training = workers[: len(blocks)]
+        ports = self._free_ports(client, training)
+        machines = ",".join(f"{urlparse(w).hostname}:{ports[w]}" for w in training)
         objective = params.get("objective")
         settings = {k: v for k, v in params.items() if k != "num_threads"}
         settings["time_out"] = max(1, math.ceil(self.timeout_s / 60))  # LightGBM: minutes
@@ -134,6 +147,19 @@ class DaskBoosting:
                     f"{self.base_port + PORT_SLOTS * len(workers) - 1} and that no worker "
                     "died (the scheduler's log)"
                 ) from err
+
+
+def _bindable(ports: dict[str, int], dask_worker: Worker) -> bool:
+    """On a worker (client.run passes it): whether its port in `ports` can be listened on."""
+    port = ports.get(dask_worker.address)
+    if port is None:
+        return True
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("", port))
+        except OSError:
+            return False
+    return True
 
 
 def stopping_round(

@@ -32,7 +32,7 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
             n_workers=n,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: two clusters on one host never clash
             silence_logs=logging.WARNING,
         ) as cluster,
         Client(cluster) as client,

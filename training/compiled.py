@@ -31,6 +31,15 @@ DEFAULT_CACHE = Path.home() / ".cache" / "stallguard" / "trees"
 # Rows per compiled call below which one thread scores them all (threads cost more than
 # they save on a small batch).
 _ROWS_PER_THREAD = 20_000
+# Most threads one compiled call uses (None: one per core). A Dask worker sets its own share
+# of the machine (`limit_threads`): workers that each took every core would fight for them.
+_max_threads: int | None = None
+
+
+def limit_threads(n: int | None) -> None:
+    """Use at most `n` threads per compiled call in this process (None: one per core)."""
+    global _max_threads
+    _max_threads = n
 
 
 class Trees:
@@ -55,7 +64,8 @@ class Trees:
         if compiled is None or len(matrix) == 0:
             return np.asarray(self.booster.predict(matrix, raw_score=True), dtype=float)
         rows = np.ascontiguousarray(matrix, dtype=np.float64)
-        threads = max(1, min(os.cpu_count() or 1, len(rows) // _ROWS_PER_THREAD))
+        cores = _max_threads or os.cpu_count() or 1
+        threads = max(1, min(cores, len(rows) // _ROWS_PER_THREAD))
         return np.asarray(compiled.predict(rows, n_jobs=threads), dtype=float)  # type: ignore[attr-defined]
 
     def compile(self, cache: Path) -> bool:

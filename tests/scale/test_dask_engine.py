@@ -6,6 +6,9 @@ pickled to the workers, and LightGBM trains across the two over its own sockets.
 
 from __future__ import annotations
 
+import pickle
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -89,6 +92,40 @@ def test_scores_equal_one_process(engine, small_data, trained) -> None:
     np.testing.assert_allclose(got["risk"], want["risk"], rtol=1e-9)
     for column in ("eta_p10", "eta_p50", "eta_p90", "reason_1", "reasons"):
         assert got[column].tolist() == want[column].tolist(), column
+
+
+def test_predictions_equal_one_process_with_trees_compiled_on_the_workers(
+    small_data, trained, tmp_path
+) -> None:
+    tables = small_data.tables
+    snaps = sample_snapshots(tables, small_data.now).sample(8_000, random_state=2)
+    snaps = snaps[["shipment_id", "as_of"]].reset_index(drop=True)
+    want = trained.predictor.predict(tables, snaps)
+    # The trees compiled once here (a copy: the session's predictor stays on LightGBM); the
+    # workers load them from the cache, in the background, on their first partition.
+    assert pickle.loads(pickle.dumps(trained.predictor)).compile_trees(tmp_path)
+    with dask_client(workers=2) as client:
+        engine = DaskEngine(client, partitions=4, tree_cache=tmp_path)
+        context = engine.context(tables)
+        first = engine.predict(trained.predictor, tables, snaps, context)
+        deadline = time.monotonic() + 120
+        while not all(client.run(_holds_compiled_predictor).values()):
+            assert time.monotonic() < deadline, "the workers did not load the compiled trees"
+            time.sleep(0.5)
+        again = engine.predict(trained.predictor, tables, snaps, context)
+    for got in (first, again):
+        assert got["as_of"].tolist() == want["as_of"].tolist()
+        np.testing.assert_allclose(got["risk"], want["risk"], rtol=1e-9, atol=1e-12)
+        assert got["reason_1"].fillna("").tolist() == want["reason_1"].fillna("").tolist()
+        assert got["eta_p50"].tolist() == want["eta_p50"].tolist()
+
+
+def _holds_compiled_predictor(dask_worker) -> bool:
+    """On a worker (client.run passes it): whether the predictor it was sent is compiled."""
+    from training.predictor import Predictor
+
+    held = [v for v in dask_worker.data.values() if isinstance(v, Predictor)]
+    return bool(held) and all(p.trees_compiled for p in held)
 
 
 def test_training_matches_one_process(engine, small_data, fast_config, trained) -> None:
