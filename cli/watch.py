@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.options import AsOfOption
+from cli.options import AsOfOption, EngineOption, SchedulerOption, WorkersOption
 from cli.render import console, fail, print_table, progress, report_rejections
 from cli.settings import load_settings, redact
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from serving.alerts import AlertStore
     from serving.model_source import ServedModel
     from serving.watch.store import StateStore
-    from serving.watch.watcher import Watcher
+    from serving.watch.watcher import Scorer, Watcher
 
 app = typer.Typer()
 PANEL = "Watch"
@@ -67,21 +67,30 @@ def ingest_command(
 def watch_command(
     once: Annotated[bool, typer.Option(help="Run one pass and exit.")] = True,
     as_of: AsOfOption = None,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Re-score every parcel in flight as of now (or --as-of) and queue the alerts it triggers."""
     if not once:
         fail("only --once is supported here; the service runs passes on a clock")
     import pandas as pd
 
+    from cli.engine import open_engine
     from serving.watch.watcher import WatchBusy
 
-    watcher = local_watcher()
+    settings = load_settings()
+    cache = settings.tree_cache if settings.compile_trees else None
     when = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp(dt.datetime.now(dt.UTC))
-    try:
-        with console.status(f"watching as of {when:%Y-%m-%d %H:%M} UTC"):
-            result = watcher.run_pass(when)
-    except WatchBusy as err:
-        fail(err)
+    with open_engine(engine, scheduler, workers, cache) as runner:
+        # The pass reads the store here; on dask, the parcels are scored on the workers.
+        scorer = getattr(runner, "score_with_features", None)
+        watcher = local_watcher(scorer)
+        try:
+            with console.status(f"watching as of {when:%Y-%m-%d %H:%M} UTC on {engine}"):
+                result = watcher.run_pass(when)
+        except WatchBusy as err:
+            fail(err)
     console.print(
         f"[green]Pass[/] as of {result.as_of.isoformat()}: {result.scored:,} parcels in flight, "
         f"{result.at_risk:,} at risk, {result.alerts:,} alerts queued"
@@ -109,10 +118,15 @@ def served_watch() -> tuple[ServedModel, StateStore, AlertStore, Locale]:
     return model, state, AlertStore(settings.secret("outbox_url") or ""), locale
 
 
-def local_watcher() -> Watcher:
-    """A watcher in this process, on the settings' model, state store and outbox."""
+def local_watcher(scorer: Scorer | None = None) -> Watcher:
+    """A watcher in this process, on the settings' model, state store and outbox.
+
+    Args:
+        scorer: How a pass scores the parcels in flight (default: in this process).
+    """
     from serving.messages import MessageBook
     from serving.watch.watcher import Watcher
+    from training.scoring import score_with_features
 
     model, state, outbox, locale = served_watch()
     settings = load_settings()
@@ -123,4 +137,5 @@ def local_watcher() -> Watcher:
         outbox,
         settings.alert_policy(),
         MessageBook.from_json(settings.compensation, locale.timezone),
+        scorer=scorer or score_with_features,
     )

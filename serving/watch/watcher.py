@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from contract.tables import Tables
+from features.family import Columns
 from serving.alerts import AlertPolicy, AlertStore, Renderer
 from serving.inference import scored_batch
 from serving.watch.store import StateStore
@@ -35,6 +37,8 @@ from training.timing import Stopwatch
 log = logging.getLogger("stallguard.watch")
 
 Clock = Callable[[], pd.Timestamp]
+# (predictor, tables, as_of) -> the ranking of the parcels in flight, and their features.
+Scorer = Callable[[Predictor, Tables, pd.Timestamp], tuple[pd.DataFrame, Columns]]
 # The pass lease's length; a running pass renews it every third of that, so a pass whose
 # process died frees it within this many seconds.
 LEASE_S = 30.0
@@ -80,6 +84,8 @@ class Watcher:
         policy: Alert thresholds.
         renderer: Customer messages.
         clock: "Now" for passes given no `as_of`.
+        scorer: Scores the parcels in flight (`training.scoring.score_with_features`, or
+            a Dask engine's, docs/scale.md).
     """
 
     def __init__(
@@ -91,6 +97,7 @@ class Watcher:
         policy: AlertPolicy,
         renderer: Renderer,
         clock: Clock = wall_clock,
+        scorer: Scorer = score_with_features,
     ) -> None:
         self.store = store
         self.predictor = predictor
@@ -99,6 +106,7 @@ class Watcher:
         self.policy = policy
         self.renderer = renderer
         self.clock = clock
+        self.scorer = scorer
         self.owner = f"{socket.gethostname()[:24]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
     def run_pass(self, as_of: pd.Timestamp | None = None) -> PassResult:
@@ -140,7 +148,7 @@ class Watcher:
         tables = self.store.tables(when)
         clock.lap("read")
         # Nothing in flight: nothing to score, and no context to build (score() checks first).
-        scores, features = score_with_features(self.predictor, tables, when)
+        scores, features = self.scorer(self.predictor, tables, when)
         clock.lap("score")
         if scores.empty:
             self.store.record_pass(when, 0, 0, 0, self.label)

@@ -46,3 +46,45 @@ def test_ingest_then_watch_once(serving_env, small_world_dir, small_data, tmp_pa
     assert "parcels in flight" in watched.stdout and "alerts queued" in watched.stdout
     missing = _run(env, "ingest", str(tmp_path / "nowhere"))
     assert missing.returncode == 2 and "Traceback" not in missing.stdout + missing.stderr
+
+
+@pytest.mark.dask
+@pytest.mark.slow
+def test_watch_once_on_dask_scores_as_one_process(
+    serving_env, small_world_dir, small_data, tmp_path
+):
+    import shutil
+    import sqlite3
+
+    local_env = {
+        **serving_env,
+        "STALLGUARD_STATE_URL": f"sqlite:///{tmp_path / 'local.db'}",
+        "STALLGUARD_OUTBOX_URL": f"sqlite:///{tmp_path / 'local_outbox.db'}",
+        "STALLGUARD_PII_KEY": "cli-test-key",
+    }
+    ingested = _run(local_env, "ingest", str(small_world_dir))
+    assert ingested.returncode == 0, ingested.stdout + ingested.stderr
+    shutil.copy(tmp_path / "local.db", tmp_path / "dask.db")
+    dask_env = {
+        **local_env,
+        "STALLGUARD_STATE_URL": f"sqlite:///{tmp_path / 'dask.db'}",
+        "STALLGUARD_OUTBOX_URL": f"sqlite:///{tmp_path / 'dask_outbox.db'}",
+    }
+    as_of = (small_data.now - pd.Timedelta(days=2)).isoformat()
+    local = _run(local_env, "watch", "--once", "--as-of", as_of)
+    on_dask = _run(dask_env, "watch", "--once", "--as-of", as_of, "--engine", "dask",
+                   "--workers", "2")  # fmt: skip
+    assert local.returncode == 0, local.stdout + local.stderr
+    assert on_dask.returncode == 0, on_dask.stdout + on_dask.stderr
+    assert "dask: 2 workers" in on_dask.stdout
+
+    def table(db: str, query: str) -> list[tuple]:
+        with sqlite3.connect(tmp_path / db) as conn:
+            return conn.execute(query).fetchall()
+
+    query = "SELECT shipment_id, risk, eta_p50, reasons FROM predictions ORDER BY shipment_id"
+    want, got = table("local.db", query), table("dask.db", query)
+    assert len(want) > 100 and [r[0] for r in got] == [r[0] for r in want]
+    assert all(abs(a[1] - b[1]) < 1e-9 and a[2:] == b[2:] for a, b in zip(got, want, strict=True))
+    alerts = "SELECT key, kind, shipment_id FROM outbox ORDER BY key"
+    assert table("dask_outbox.db", alerts) == table("local_outbox.db", alerts)
