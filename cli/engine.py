@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cli.render import console, fail
@@ -14,11 +15,15 @@ if TYPE_CHECKING:
 
 @contextmanager
 def open_engine(
-    name: str, scheduler: str | None = None, workers: int | None = None
+    name: str,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    tree_cache: Path | None = None,
 ) -> Iterator[Engine]:
     """The engine for the block: this process, or a Dask cluster.
 
     Without a scheduler, a local cluster is started for the block and stopped after it.
+    `tree_cache`: where Dask workers load the model's compiled trees from (None: LightGBM).
     """
     if name == "local":
         if scheduler or workers:
@@ -39,4 +44,4 @@ def open_engine(
             fail(f"cannot reach the Dask scheduler at {scheduler}: {err}")
         workers_now = len(client.scheduler_info()["workers"])
         console.print(f"[dim]dask: {workers_now} workers on {where}[/]")
-        yield DaskEngine(client)
+        yield DaskEngine(client, tree_cache=tree_cache)

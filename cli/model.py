@@ -275,10 +275,12 @@ def score_command(
              "without --stage or --recalibrate")  # fmt: skip
     if partitions is not None and engine != "dask":
         fail("--partitions needs --engine dask")
-    tracking = load_settings().tracking()
+    settings = load_settings()
+    tracking = settings.tracking()
     if engine == "dask":
+        cache = settings.tree_cache if settings.compile_trees else None
         _score_on_dask(out, load_model(model, tracking), data, partitions, as_of, lang, top,
-                       (scheduler, workers))  # fmt: skip
+                       (scheduler, workers, cache))  # fmt: skip
         return
     if scheduler or workers:
         fail("--scheduler and --workers need --engine dask")
@@ -327,7 +329,7 @@ def _score_on_dask(
     as_of: dt.datetime | None,
     lang: str,
     top: int,
-    cluster: tuple[str | None, int | None],
+    cluster: tuple[str | None, int | None, Path | None],
 ) -> None:
     """`score` with the partitions scored on a Dask cluster (docs/scale.md)."""
     from training.scoring import write_scores
