@@ -16,13 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from distributed import get_task_stream
 
 from contract.tables import Tables
 from features.build import build_features
 from features.context import build_context
 from scale.cluster import dask_client
 from scale.engine import DaskEngine
-from training.compiled import DEFAULT_CACHE
+from training.compiled import DEFAULT_CACHE, limit_threads
 from training.config import CHAMPION, REGISTERED_MODEL, TrackingConfig
 from training.dataset import sample_snapshots
 from training.tracking import connect, load_predictor
@@ -70,6 +71,9 @@ def main() -> None:
     local["features"], x = timed(lambda: build_features(tables, snaps, context))
     local["scoring"], scored = timed(lambda: predictor.predict(tables, snaps, context))
     local_mb = peak_mb()
+    limit_threads(1)  # the same process with the trees on one thread, as each worker runs them
+    one_thread, _ = timed(lambda: predictor.predict(tables, snaps, context))
+    limit_threads(None)
 
     on_dask: dict[str, float] = {}
     with dask_client(workers=args.workers) as client:
@@ -78,10 +82,12 @@ def main() -> None:
         on_dask["context"], d_context = timed(lambda: engine.context(tables))
         on_dask["features"], d_x = timed(lambda: engine.features(tables, snaps, d_context))
         engine.predict(predictor, tables, snaps.head(20_000), d_context)  # trees load on workers
-        on_dask["scoring"], d_scored = timed(
-            lambda: engine.predict(predictor, tables, snaps, d_context)
-        )
+        with get_task_stream(client) as stream:
+            on_dask["scoring"], d_scored = timed(
+                lambda: engine.predict(predictor, tables, snaps, d_context)
+            )
         worker_mb = client.run(peak_mb)
+    busy = _busy_seconds(stream.data, "_predict_part")
 
     pd.testing.assert_frame_equal(d_x, x, check_exact=False, rtol=1e-6)
     risk_gap = float(np.abs(d_scored["risk"].to_numpy() - scored["risk"].to_numpy()).max())
@@ -99,12 +105,30 @@ def main() -> None:
     print(f"| load (split, send to workers) | - | {on_dask['load (split, send)']:.1f} | | |")
     print(f"\nSame results: features equal (rtol 1e-6); largest risk difference {risk_gap:.1e}, "
           f"same top reason {same_reason:.4f}\n")  # fmt: skip
+    print(f"Scoring in one process with the trees on one thread: {one_thread:.1f} s "
+          f"(2 workers: {one_thread / on_dask['scoring']:.2f}x that).")  # fmt: skip
+    print(f"Scoring on Dask: the workers computed for {max(busy.values()):.1f} s (busiest) of "
+          f"the {on_dask['scoring']:.1f} s; the rest is sending, gathering and re-ordering "
+          "the results on the client, which shares the two cores.\n")  # fmt: skip
     print("| Process | Peak memory (MB) |")
     print("|---|---:|")
     print(f"| 1 process: data and model loaded | {loaded_mb:,.0f} |")
     print(f"| 1 process: after the three stages | {local_mb:,.0f} |")
     for k, (address, mb) in enumerate(sorted(worker_mb.items())):
         print(f"| Dask worker {k + 1} ({address}) | {mb:,.0f} |")
+
+
+def _busy_seconds(tasks: list[dict], prefix: str) -> dict[str, float]:
+    """Seconds each worker spent computing the tasks whose key starts with `prefix`."""
+    busy: dict[str, float] = {}
+    for task in tasks:
+        if str(task["key"]).startswith(prefix):
+            for part in task["startstops"]:
+                if part["action"] == "compute":
+                    busy[task["worker"]] = (
+                        busy.get(task["worker"], 0.0) + part["stop"] - part["start"]
+                    )
+    return busy or {"none": float("nan")}
 
 
 if __name__ == "__main__":

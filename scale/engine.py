@@ -167,7 +167,8 @@ class DaskEngine:
             mine = np.flatnonzero(which == k)
             if len(mine):
                 rows.append(mine)
-                piece = snapshots.iloc[mine].reset_index(drop=True)
+                # Sent as data, not inside the task: a million snapshots would swell the graph.
+                piece = self.client.scatter(snapshots.iloc[mine].reset_index(drop=True), hash=False)
                 futures.append(self.client.submit(work, part, piece, shared, *extra, pure=False))
         return self.client.gather(futures), rows
 
