@@ -305,10 +305,17 @@ def score_command(
         _recalibrate(predictor, data_set, now)
     with console.status(f"scoring parcels in flight at {now:%Y-%m-%d %H:%M} UTC"):
         scores = score(predictor, data_set.tables, now, lang=lang)
-        try:
-            write_scores(scores, out)
-        except ValueError as err:
-            fail(err)
+    _write_in_flight(scores, out, top, data_set.tables.locale.timezone)
+
+
+def _write_in_flight(scores: pd.DataFrame, out: Path, top: int, zone: str) -> None:
+    """Write the in-flight ranking to `out`, say what it holds, show the `top` savable."""
+    from training.scoring import write_scores
+
+    try:
+        write_scores(scores, out)
+    except ValueError as err:
+        fail(err)
     flagged = int(scores["at_risk"].sum()) if len(scores) else 0
     overdue = int(scores["overdue"].sum()) if len(scores) else 0
     console.print(
@@ -317,7 +324,6 @@ def score_command(
     )
     savable = scores[~scores["overdue"]] if len(scores) else scores
     if top and len(savable):
-        zone = data_set.tables.locale.timezone
         print_table(f"Most at risk, not yet late ({zone})", at_risk_view(savable.head(top), zone))
 
 
@@ -332,24 +338,14 @@ def _score_on_dask(
     cluster: tuple[str | None, int | None, Path | None],
 ) -> None:
     """`score` with the partitions scored on a Dask cluster (docs/scale.md)."""
-    from training.scoring import write_scores
-
     with open_engine("dask", *cluster) as runner:
         where = data or Path("data/simulated")
         tables, bounds = read_source(where, partitions, runner)
         now = as_of_or_latest(as_of, bounds, partitions or str(where))
         with console.status(f"scoring parcels in flight at {now:%Y-%m-%d %H:%M} UTC on dask"):
             scores = runner.score(predictor, tables, now, lang=lang)  # type: ignore[attr-defined]
-    try:
-        write_scores(scores, out)
-    except ValueError as err:
-        fail(err)
-    flagged = int(scores["at_risk"].sum()) if len(scores) else 0
-    console.print(f"[green]Wrote[/] {out}: {len(scores):,} parcels in flight, {flagged:,} at risk")
-    if top and len(scores):
-        savable = scores[~scores["overdue"]]
-        zone = predictor.context.locale.timezone if predictor.context is not None else "UTC"
-        print_table(f"Most at risk, not yet late ({zone})", at_risk_view(savable.head(top), zone))
+    zone = predictor.context.locale.timezone if predictor.context is not None else "UTC"
+    _write_in_flight(scores, out, top, zone)
 
 
 @app.command("recalibrate", rich_help_panel=PANEL)

@@ -100,6 +100,12 @@ class Bounds:
             int(scanned.max()) if len(scanned) else None,
         )
 
+    @classmethod
+    def known_at(cls, tables: Tables, as_of: pd.Timestamp | None) -> Bounds:
+        """The bounds of what was known of `tables` at `as_of` (None: everything)."""
+        known = known_at(tables, as_of) if as_of is not None else tables
+        return cls.of(known.shipments, known.scan_events)
+
     def combine(self, other: Bounds) -> Bounds:
         """The bounds of both sets."""
 

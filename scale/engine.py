@@ -28,7 +28,7 @@ from distributed import Client, Future, get_worker
 from contract.tables import Tables
 from features.build import as_categorical, build_features
 from features.catalog import FEATURES
-from features.context import Bounds, Context, Span, build_context, known_at, merge_contexts
+from features.context import Bounds, Context, Span, build_context, merge_contexts
 from features.family import Columns
 from scale.boosting import DaskBoosting
 from scale.partitions import PartitionedTables, split
@@ -103,7 +103,7 @@ class DaskEngine:
     ) -> Bounds:
         """The earliest and latest times in `tables` (cut at `as_of`), from every partition."""
         parts, _ = self._parts(tables)
-        found = self.client.gather(self.client.map(_bounds, parts, as_of=as_of, pure=False))
+        found = self.client.gather(self.client.map(Bounds.known_at, parts, as_of=as_of, pure=False))
         return reduce(Bounds.combine, found)
 
     def context(
@@ -229,11 +229,6 @@ class DaskEngine:
 
 def _shipment_ids(part: Tables) -> np.ndarray:
     return part.shipments["shipment_id"].astype("str").to_numpy()
-
-
-def _bounds(part: Tables, as_of: pd.Timestamp | None) -> Bounds:
-    known = known_at(part, as_of) if as_of is not None else part
-    return Bounds.of(known.shipments, known.scan_events)
 
 
 def _partition_of(shipment_ids: pd.Series, ids: list[np.ndarray]) -> np.ndarray:

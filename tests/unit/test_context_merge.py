@@ -14,7 +14,6 @@ from features.context import (
     HubLoad,
     Span,
     build_context,
-    known_at,
     merge_contexts,
 )
 from scale.partitions import split
@@ -28,8 +27,7 @@ def test_merged_partition_contexts_equal_the_whole(small_data, parts, as_of) -> 
     tables = small_data.tables
     when = None if as_of is None else pd.Timestamp(as_of)
     pieces = split(tables, parts)
-    known = [known_at(p, when) if when is not None else p for p in pieces]
-    bounds = reduce(Bounds.combine, [Bounds.of(k.shipments, k.scan_events) for k in known])
+    bounds = reduce(Bounds.combine, [Bounds.known_at(p, when) for p in pieces])
     span = Span.of(bounds, when)
     merged = merge_contexts([build_context(p, when, span) for p in pieces])
     whole = build_context(tables, when)
