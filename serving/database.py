@@ -21,11 +21,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
@@ -40,9 +42,6 @@ _UPGRADE_LOCK = 0x5747_4F42
 IN_CHUNK = 5_000
 # Bound parameters per statement, under PostgreSQL's limit of 65,535.
 MAX_PARAMETERS = 30_000
-# How SQLAlchemy's SQLite dialect stores a DateTime (always with microseconds): text compared
-# as text, so every writer must use exactly this form.
-SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 # Execution option of a read-only connection (`Database.reading`).
 READ_ONLY = "stallguard_read_only"
 
@@ -64,23 +63,26 @@ def insert_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -
         conn.execute(table.insert().values(rows[start : start + chunk]))
 
 
-def insert_columns(conn: Connection, table: sa.Table, columns: dict[str, Sequence[Any]]) -> None:
+# A column's values: a list, or a numpy array.
+ColumnValues = Sequence[Any] | np.ndarray
+
+
+def insert_columns(conn: Connection, table: sa.Table, columns: dict[str, ColumnValues]) -> None:
     """Insert rows given column by column (equal lengths; times naive UTC, None for missing).
+
+    Times may come as datetimes or as a numpy datetime64 array (NaT for missing), which is
+    formatted in C.
 
     On SQLite the values go straight to the driver's executemany, times written as
     SQLAlchemy writes them, a column at a time: per-row bind processing cost more than the
     insert itself for a pass's 100k predictions. Other backends take `insert_rows`.
     """
     names = list(columns)
-    lengths = {len(columns[name]) for name in names}
-    if len(lengths) != 1:
-        raise ValueError(f"columns of unequal lengths for {table.name}: {sorted(lengths)}")
-    if not lengths.pop():
+    if not _rows_in(table, columns):
         return
     if conn.dialect.name != "sqlite":
-        rows = [
-            dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)
-        ]
+        plain = [_plain(columns[name]) for name in names]
+        rows = [dict(zip(names, values, strict=True)) for values in zip(*plain, strict=True)]
         insert_rows(conn, table, rows)
         return
     prepared = [_sqlite_values(table.c[name].type, columns[name]) for name in names]
@@ -92,15 +94,92 @@ def insert_columns(conn: Connection, table: sa.Table, columns: dict[str, Sequenc
     conn.exec_driver_sql(statement, list(zip(*prepared, strict=True)))
 
 
-def _sqlite_values(kind: sa.types.TypeEngine[Any], values: Sequence[Any]) -> list[Any]:
-    """A column as SQLite stores it through SQLAlchemy (times as text, booleans as 0/1)."""
+def upsert_columns(
+    conn: Connection,
+    table: sa.Table,
+    columns: dict[str, ColumnValues],
+    key: tuple[str, ...],
+    keep: tuple[str, ...] = (),
+) -> None:
+    """Insert rows given column by column, replacing the rows whose `key` is stored.
+
+    A replaced row takes every given value except `keep`'s, which keep a stored value that is
+    not NULL. SQLite and PostgreSQL (`INSERT ... ON CONFLICT DO UPDATE`); on SQLite the values
+    go to the driver as in `insert_columns`.
+
+    Raises:
+        ValueError: Columns of unequal lengths.
+        NotImplementedError: Another backend.
+    """
+    names = list(columns)
+    if not _rows_in(table, columns):
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    name_of_table = conn.dialect.identifier_preparer.format_table(table)
+    if conn.dialect.name == "sqlite":
+        updates = ", ".join(
+            f"{quote(n)} = COALESCE({name_of_table}.{quote(n)}, excluded.{quote(n)})"
+            if n in keep
+            else f"{quote(n)} = excluded.{quote(n)}"
+            for n in names
+            if n not in key
+        )
+        statement = (
+            f"INSERT INTO {name_of_table} ({', '.join(quote(n) for n in names)}) "
+            f"VALUES ({', '.join('?' for _ in names)}) "
+            f"ON CONFLICT ({', '.join(quote(k) for k in key)}) DO UPDATE SET {updates}"
+        )
+        prepared = [_sqlite_values(table.c[name].type, columns[name]) for name in names]
+        conn.exec_driver_sql(statement, list(zip(*prepared, strict=True)))
+        return
+    if conn.dialect.name != "postgresql":
+        raise NotImplementedError(f"upsert on {conn.dialect.name}: SQLite or PostgreSQL only")
+    plain = [_plain(columns[name]) for name in names]
+    rows = [dict(zip(names, values, strict=True)) for values in zip(*plain, strict=True)]
+    chunk = max(1, MAX_PARAMETERS // len(names))
+    for start in range(0, len(rows), chunk):
+        insert = pg_insert(table).values(rows[start : start + chunk])
+        fresh = {
+            n: sa.func.coalesce(table.c[n], insert.excluded[n]) if n in keep else insert.excluded[n]
+            for n in names
+            if n not in key
+        }
+        conn.execute(insert.on_conflict_do_update(index_elements=list(key), set_=fresh))
+
+
+def _rows_in(table: sa.Table, columns: dict[str, ColumnValues]) -> int:
+    """How many rows the columns hold.
+
+    Raises:
+        ValueError: Columns of unequal lengths.
+    """
+    lengths = {len(values) for values in columns.values()}
+    if len(lengths) != 1:
+        raise ValueError(f"columns of unequal lengths for {table.name}: {sorted(lengths)}")
+    return lengths.pop()
+
+
+def _sqlite_values(kind: sa.types.TypeEngine[Any], values: ColumnValues) -> list[Any]:
+    """A column as SQLite stores it through SQLAlchemy (times as text, booleans as 0/1).
+
+    SQLAlchemy's SQLite dialect stores a DateTime as "YYYY-MM-DD HH:MM:SS.ffffff" (always
+    with microseconds), compared as text: every writer must use exactly this form.
+    """
     if isinstance(kind, sa.DateTime):
-        stamps = pd.Series(pd.to_datetime(pd.Series(values, dtype=object)), copy=False)
-        text = stamps.dt.strftime(SQLITE_TIME_FORMAT)
-        return [None if pd.isna(v) else v for v in text.tolist()]
+        if isinstance(values, np.ndarray) and values.dtype.kind == "M":
+            stamps = values.astype("datetime64[us]")
+        else:
+            stamps = pd.to_datetime(pd.Series(values, dtype=object)).to_numpy("datetime64[us]")
+        # numpy writes "2025-11-08T03:00:00.000000" in C; SQLAlchemy's form has a space.
+        text = np.char.replace(np.datetime_as_string(stamps, unit="us"), "T", " ").tolist()
+        return [None if missing else v for v, missing in zip(text, np.isnat(stamps), strict=True)]
     if isinstance(kind, sa.Boolean):
         return [None if v is None else int(bool(v)) for v in values]
-    # numpy scalars are not SQLite values: tolist gives Python ones.
+    return _plain(values)
+
+
+def _plain(values: ColumnValues) -> list[Any]:
+    """Python values (numpy scalars are not driver values; datetime64 become datetimes)."""
     return values.tolist() if hasattr(values, "tolist") else list(values)
 
 

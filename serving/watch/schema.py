@@ -65,7 +65,10 @@ shipments = sa.Table(
     # A digest of every stored field: an upsert that changes nothing is a duplicate.
     sa.Column("content_hash", sa.String(32), nullable=False),
     sa.Column("updated_at", sa.DateTime(), nullable=False),
+    # The ingest that last inserted or changed the row (`watch_changes`).
+    sa.Column("change_seq", sa.BigInteger(), nullable=False, server_default="0"),
     sa.Index("ix_shipments_open", "delivered_at", "final_status"),
+    sa.Index("ix_shipments_change_seq", "change_seq"),
 )
 
 scan_events = sa.Table(
@@ -75,8 +78,10 @@ scan_events = sa.Table(
     sa.Column("event_key", sa.String(64), primary_key=True),
     *_columns(SCAN_EVENTS, ()),
     sa.Column("ingested_at", sa.DateTime(), nullable=False),
+    sa.Column("change_seq", sa.BigInteger(), nullable=False, server_default="0"),
     sa.Index("ix_scan_events_shipment", "shipment_id", "event_time"),
     sa.Index("ix_scan_events_time", "event_time"),
+    sa.Index("ix_scan_events_change_seq", "change_seq"),
 )
 
 weather_daily = sa.Table("weather_daily", metadata, *_columns(WEATHER_DAILY, WEATHER_DAILY.key))
@@ -149,6 +154,16 @@ pass_profiles = sa.Table(
     sa.Column("model_version", sa.String(64), nullable=False),
     sa.Column("rows", sa.Integer(), nullable=False),
     sa.Column("counts", sa.Text(), nullable=False),
+)
+
+# Numbers ingests in commit order: each ingest transaction increments the row ("ingest") and
+# stamps what it wrote with the new value; a reader that saw N has seen everything up to N
+# (serving/watch/mirror.py).
+watch_changes = sa.Table(
+    "watch_changes",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("seq", sa.BigInteger(), nullable=False),
 )
 
 # One watcher pass at a time across processes: whoever holds the row until `until`.

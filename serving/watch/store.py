@@ -14,10 +14,11 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -32,11 +33,19 @@ from contract.schema import (
     WEATHER_DAILY,
     WEATHER_FORECAST,
 )
-from contract.tables import Tables, conform
+from contract.tables import Tables
 from features.address import address_quality
-from features.context import LOOKBACK_DAYS
-from serving.database import IN_CHUNK, Database, db_time, insert_columns, insert_rows
+from serving.database import (
+    IN_CHUNK,
+    ColumnValues,
+    Database,
+    db_time,
+    insert_columns,
+    insert_rows,
+    upsert_columns,
+)
 from serving.watch import schema
+from serving.watch.frames import HORIZON, cut_tables, read_events, read_ships, read_small_tables
 from serving.watch.schema import (
     network,
     pass_profiles,
@@ -44,6 +53,7 @@ from serving.watch.schema import (
     predictions,
     scan_events,
     shipments,
+    watch_changes,
     watch_lease,
     watch_passes,
     weather_daily,
@@ -52,9 +62,6 @@ from serving.watch.schema import (
 
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
 DEFAULT_URL = "sqlite:///data/state.db"
-# How far back a pass reads: the context's longest window, plus a week for the parcels in
-# flight when it starts.
-HORIZON = pd.Timedelta(days=LOOKBACK_DAYS + 7)
 CHUNK = IN_CHUNK  # keys per IN list
 PII = ("dest_address", "recipient_phone")
 _STORED = [c.name for c in SHIPMENTS.columns if c.name not in PII]
@@ -80,6 +87,11 @@ def _db_times(values: pd.Series) -> list[dt.datetime | None]:
     out = pd.to_datetime(values, utc=True).dt.tz_localize(None)
     # numpy's tolist gives datetimes and None for NaT, 30x faster than one value at a time.
     return out.to_numpy(dtype="datetime64[us]").tolist()
+
+
+def _stamps(values: pd.Series) -> np.ndarray:
+    """Naive UTC datetime64[us] (NaT for missing), for `insert_columns`."""
+    return pd.to_datetime(values, utc=True).dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
 
 
 def _records(
@@ -162,6 +174,10 @@ class StateStore(Database):
                 (updates if sid in known else inserts)[sid] = record
                 known[sid] = record["content_hash"]
                 results.append(RowResult(sid, ACCEPTED))
+            if inserts or updates:
+                seq = self._next_change(conn)
+                for record in (*inserts.values(), *updates.values()):
+                    record["change_seq"] = seq
             if inserts:
                 insert_rows(conn, shipments, list(inserts.values()))
             for sid, record in updates.items():
@@ -218,8 +234,12 @@ class StateStore(Database):
                     fresh.append({**record, "event_key": key, "ingested_at": stamp})
                     results.append(RowResult(label, ACCEPTED))
             if fresh:
+                seq = self._next_change(conn)
+                for record in fresh:
+                    record["change_seq"] = seq
                 insert_rows(conn, scan_events, fresh)
-                self._set_outcomes(conn, [r for r in fresh if r["event_type"] == "DELIVERED"])
+                delivered = [r for r in fresh if r["event_type"] == "DELIVERED"]
+                self._set_outcomes(conn, delivered, seq)
         return results
 
     def put_table(self, name: str, frame: pd.DataFrame) -> list[RowResult]:
@@ -285,7 +305,33 @@ class StateStore(Database):
                     found[at] = mapping
         return found
 
-    def _set_outcomes(self, conn: Connection, delivered: list[dict[str, Any]]) -> None:
+    @staticmethod
+    def _next_change(conn: Connection) -> int:
+        """The next change number, for what this transaction writes.
+
+        The counter row stays locked until the transaction ends, so on PostgreSQL too
+        ingests take their numbers in commit order (SQLite's writers queue anyway).
+        """
+        conn.execute(
+            watch_changes.update()
+            .where(watch_changes.c.name == "ingest")
+            .values(seq=watch_changes.c.seq + 1)
+        )
+        return int(
+            conn.execute(
+                sa.select(watch_changes.c.seq).where(watch_changes.c.name == "ingest")
+            ).scalar_one()
+        )
+
+    def change_seq(self, conn: Connection) -> int:
+        """The latest change number committed (every row stamped up to it is visible)."""
+        return int(
+            conn.execute(
+                sa.select(watch_changes.c.seq).where(watch_changes.c.name == "ingest")
+            ).scalar_one()
+        )
+
+    def _set_outcomes(self, conn: Connection, delivered: list[dict[str, Any]], seq: int) -> None:
         if not delivered:
             return
         # One statement executed for many rows: a round trip per batch, not per parcel.
@@ -298,7 +344,11 @@ class StateStore(Database):
                     shipments.c.delivered_at > sa.bindparam("b_event_time"),
                 ),
             )
-            .values(delivered_at=sa.bindparam("b_event_time"), final_status="DELIVERED"),
+            .values(
+                delivered_at=sa.bindparam("b_event_time"),
+                final_status="DELIVERED",
+                change_seq=seq,
+            ),
             [
                 {"b_shipment_id": r["shipment_id"], "b_event_time": r["event_time"]}
                 for r in delivered
@@ -334,47 +384,24 @@ class StateStore(Database):
         Only what a pass needs: parcels created within `HORIZON` before `as_of` (the context's
         longest window, and the parcels in flight at its start) or not delivered by then,
         their scans, and the weather since; a pass's cost does not grow with the store's age.
+        The watcher reads the same tables from its mirror (serving/watch/mirror.py).
         """
-        when = db_time(as_of)
-        since = db_time(as_of - HORIZON)
+        when = pd.Timestamp(as_of).tz_convert("UTC")
         wanted = sa.and_(
-            shipments.c.created_at <= when,
+            shipments.c.created_at <= db_time(when),
             sa.or_(
-                shipments.c.created_at >= since,
+                shipments.c.created_at >= db_time(when - HORIZON),
                 shipments.c.delivered_at.is_(None),
-                shipments.c.delivered_at > when,
+                shipments.c.delivered_at > db_time(when),
             ),
         )
-        scan_columns = [scan_events.c[c.name] for c in SCAN_EVENTS.columns]
         with self.reading() as conn:
-            ships = pd.read_sql(sa.select(shipments).where(wanted), conn)
-            events = pd.read_sql(
-                sa.select(*scan_columns)
-                .join(shipments, shipments.c.shipment_id == scan_events.c.shipment_id)
-                .where(wanted, scan_events.c.event_time <= when),
-                conn,
+            ships = read_ships(conn, wanted)
+            events = read_events(
+                conn, sa.and_(wanted, scan_events.c.event_time <= db_time(when)), join=True
             )
-            daily = pd.read_sql(
-                sa.select(weather_daily).where(weather_daily.c.date >= since.date()), conn
-            )
-            forecast = pd.read_sql(
-                sa.select(weather_forecast).where(weather_forecast.c.issued_date >= since.date()),
-                conn,
-            )
-            places = pd.read_sql(sa.select(network), conn)
-        # An outcome after as_of was not known then.
-        later = ships["delivered_at"].notna() & (pd.to_datetime(ships["delivered_at"]) > when)
-        ships.loc[later, ["delivered_at", "final_status"]] = None
-        quality = ships[["shipment_id", *ADDRESS_QUALITY_COLUMNS]]
-        return Tables(
-            shipments=conform(ships.assign(dest_address=None, recipient_phone=None), SHIPMENTS),
-            scan_events=conform(events, SCAN_EVENTS),
-            weather_daily=conform(daily, WEATHER_DAILY),
-            weather_forecast=conform(forecast, WEATHER_FORECAST),
-            network=conform(places, NETWORK),
-            locale=self.locale,
-            address_quality=quality.reset_index(drop=True),
-        )
+            small = read_small_tables(conn, when)
+        return cut_tables(ships, events, small, when, self.locale)
 
     def write_predictions(
         self, frame: pd.DataFrame, as_of: pd.Timestamp, label: str, last_scans: pd.DataFrame
@@ -386,62 +413,46 @@ class StateStore(Database):
         """
         if frame.empty:
             return
+        # In key order: the log's primary-key B-tree then takes the rows in sequence (half
+        # the time of risk order for 100k rows into a growing log, measured on SQLite).
+        frame = frame.sort_values("shipment_id", kind="stable").reset_index(drop=True)
         last = last_scans.reindex(frame["shipment_id"])
-        last_times = _db_times(last["event_time"])
-        promised = _db_times(frame["promised_at"])
+        last_times = _stamps(last["event_time"])
+        promised = _stamps(frame["promised_at"])
         texts = {
-            "dest_region": [_text(v) for v in frame["dest_region"]],
-            "top_reason": [_text(v) for v in frame["reason_1"]],
-            **{
-                f"last_{c}": [_text(v) for v in last[c]]
-                for c in ("event_type", "location_id", "region")
-            },
+            "dest_region": _texts(frame["dest_region"]),
+            "top_reason": _texts(frame["reason_1"]),
+            **{f"last_{c}": _texts(last[c]) for c in ("event_type", "location_id", "region")},
         }
         when = db_time(as_of)
-        reasons = [
-            json.dumps([[c, round(float(s), 4)] for c, s in pairs if isinstance(c, str)])
-            for pairs in zip(
-                *(
-                    zip(frame[f"reason_{k}"], frame[f"reason_{k}_share"], strict=True)
-                    for k in (1, 2, 3)
-                ),
-                strict=True,
-            )
-        ]
+        reasons = reasons_json(frame)
         ids = frame["shipment_id"].tolist()
-        logged: dict[str, Sequence[Any]] = {
+        logged: dict[str, ColumnValues] = {
             "shipment_id": ids,
-            "as_of": [when] * len(ids),
+            "as_of": np.full(len(ids), np.datetime64(when, "us")),
             "model_version": [label] * len(ids),
             "risk": frame["risk"].astype(float).tolist(),
-            **{name: _db_times(frame[name]) for name in ("eta_p10", "eta_p50", "eta_p90")},
+            **{name: _stamps(frame[name]) for name in ("eta_p10", "eta_p50", "eta_p90")},
             "reasons": reasons,
         }
-        flagged = frame["at_risk"].to_numpy(dtype=bool).tolist()
+        flagged = frame["at_risk"].to_numpy(dtype=bool)
         with self._transaction() as conn:
-            first = self._existing(
-                conn, predictions.c.shipment_id, predictions.c.first_flagged_at, ids
-            )
-            for start in range(0, len(ids), CHUNK):
-                conn.execute(
-                    predictions.delete().where(
-                        predictions.c.shipment_id.in_(ids[start : start + CHUNK])
-                    )
-                )
-            insert_columns(
+            # One statement: a parcel's current prediction is replaced, its first flag kept.
+            upsert_columns(
                 conn,
                 predictions,
                 {
                     **logged,
                     "at_risk": flagged,
-                    "first_flagged_at": [
-                        first.get(sid) or (when if f else None)
-                        for sid, f in zip(ids, flagged, strict=True)
-                    ],
+                    "first_flagged_at": np.where(
+                        flagged, np.datetime64(when, "us"), np.datetime64("NaT", "us")
+                    ),
                     "promised_at": promised,
                     "last_event_time": last_times,
                     **texts,
                 },
+                key=("shipment_id",),
+                keep=("first_flagged_at",),
             )
             try:
                 with conn.begin_nested():
@@ -558,8 +569,31 @@ class StateStore(Database):
             }
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None or pd.isna(value) else str(value)
+def reasons_json(frame: pd.DataFrame) -> list[str]:
+    """Each row's reasons as the JSON `[[code, share], ...]` that `json.dumps` writes.
+
+    Built from per-slot pieces: `json.dumps` row by row was a quarter of a pass's writes.
+    """
+    quoted: dict[str, str] = {}
+    slots = []
+    for k in (1, 2, 3):
+        codes, shares = frame[f"reason_{k}"].tolist(), frame[f"reason_{k}_share"].tolist()
+        slots.append(
+            [
+                f"[{quoted.setdefault(c, json.dumps(c))}, {round(float(v), 4)!r}]"
+                if isinstance(c, str)
+                else None
+                for c, v in zip(codes, shares, strict=True)
+            ]
+        )
+    rows = zip(*slots, strict=True)
+    return ["[" + ", ".join(p for p in row if p is not None) + "]" for row in rows]
+
+
+def _texts(values: pd.Series) -> list[str | None]:
+    """Values as text, None for missing (a column at a time)."""
+    text = values.astype("string")
+    return text.astype(object).where(text.notna(), None).tolist()
 
 
 def _digest(record: dict[str, Any]) -> str:

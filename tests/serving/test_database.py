@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from serving.database import insert_columns, insert_rows
+from serving.database import insert_columns, insert_rows, upsert_columns
 
 
 def _table(meta: sa.MetaData, name: str) -> sa.Table:
@@ -24,7 +24,8 @@ def _table(meta: sa.MetaData, name: str) -> sa.Table:
     )
 
 
-def test_sqlite_columns_are_stored_as_sqlalchemy_stores_rows(tmp_path) -> None:
+@pytest.mark.parametrize("times_as", ["datetimes", "datetime64"])
+def test_sqlite_columns_are_stored_as_sqlalchemy_stores_rows(tmp_path, times_as) -> None:
     engine = sa.create_engine(f"sqlite:///{tmp_path}/t.db")
     meta = sa.MetaData()
     by_rows, by_columns = _table(meta, "by_rows"), _table(meta, "by_columns")
@@ -38,14 +39,14 @@ def test_sqlite_columns_are_stored_as_sqlalchemy_stores_rows(tmp_path) -> None:
     times[5] = None
     columns = {
         "id": [f"S{k:04d}" for k in range(200)],
-        "at": times,
+        "at": times if times_as == "datetimes" else np.array(times, dtype="datetime64[us]"),
         "flag": [bool(v) for v in rng.integers(0, 2, 200)],
         "score": rng.random(200),
         "count": rng.integers(0, 1000, 200),
     }
     rows = [
         {name: (values[k].item() if hasattr(values[k], "item") else values[k])
-         for name, values in columns.items()}
+         for name, values in columns.items() if name != "at"} | {"at": times[k]}
         for k in range(200)
     ]  # fmt: skip
     with engine.begin() as conn:
@@ -66,3 +67,49 @@ def test_unequal_columns_are_refused(tmp_path) -> None:
     meta.create_all(engine)
     with engine.begin() as conn, pytest.raises(ValueError, match="unequal lengths for t"):
         insert_columns(conn, table, {"id": ["a", "b"], "score": [1.0]})
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_upsert_replaces_rows_by_key_and_keeps_what_it_is_told(tmp_path, request, backend) -> None:
+    url = (
+        f"sqlite:///{tmp_path}/t.db"
+        if backend == "sqlite"
+        else request.getfixturevalue("postgres_db").replace(
+            "postgresql://", "postgresql+psycopg://"
+        )
+    )
+    engine = sa.create_engine(url)
+    meta = sa.MetaData()
+    table = sa.Table(
+        "current",
+        meta,
+        sa.Column("id", sa.String(8), primary_key=True),
+        sa.Column("score", sa.Float),
+        sa.Column("first", sa.DateTime, nullable=True),
+    )
+    meta.create_all(engine)
+    t1, t2 = dt.datetime(2025, 11, 8, 3, 0, 0, 123456), dt.datetime(2025, 11, 8, 4)
+    with engine.begin() as conn:
+        upsert_columns(
+            conn,
+            table,
+            {"id": ["a", "b"], "score": [0.1, 0.2], "first": [t1, None]},
+            key=("id",),
+            keep=("first",),
+        )
+        upsert_columns(
+            conn,
+            table,
+            {
+                "id": np.array(["b", "c", "a"], dtype=object),
+                "score": np.array([0.5, 0.6, 0.7]),
+                "first": np.array([t2, t2, t2], dtype="datetime64[us]"),
+            },
+            key=("id",),
+            keep=("first",),
+        )
+        got = conn.execute(sa.select(table).order_by(table.c.id)).all()
+    assert [tuple(r) for r in got] == [("a", 0.7, t1), ("b", 0.5, t2), ("c", 0.6, t2)]
+    engine.dispose()

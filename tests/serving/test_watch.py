@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,9 @@ import pytest
 from serving.alerts import AlertPolicy, AlertStore
 from serving.messages import MessageBook
 from serving.watch.ingest import ingest_tables
-from serving.watch.store import StateStore
+from serving.watch.store import StateStore, reasons_json
 from serving.watch.watcher import WatchBusy, Watcher
+from training.reasons import REASONS
 from training.scoring import score
 
 pytestmark = pytest.mark.serving
@@ -161,3 +163,28 @@ def test_weather_and_network_upserts_answer_duplicate_or_accepted(small_data, tm
     (result,) = store.put_table("network", bigger)
     assert result.status == "accepted" and result.key == places["location_id"].iloc[0]
     assert len(store.tables(small_data.now).network) == len(places)
+
+
+def test_reasons_are_stored_as_json_dumps_writes_them():
+    rng = np.random.default_rng(2)
+    codes = np.array([*REASONS, None], dtype=object)
+    frame = pd.DataFrame(
+        {
+            **{f"reason_{k}": rng.choice(codes, 500) for k in (1, 2, 3)},
+            **{
+                f"reason_{k}_share": rng.choice([0.0, 1.0, 1e-5, 0.30145, rng.random()], 500)
+                for k in (1, 2, 3)
+            },
+        }
+    )
+    want = [
+        json.dumps(
+            [
+                [c, round(float(s), 4)]
+                for c, s in ((row[f"reason_{k}"], row[f"reason_{k}_share"]) for k in (1, 2, 3))
+                if isinstance(c, str)
+            ]
+        )
+        for row in frame.to_dict("records")
+    ]
+    assert reasons_json(frame) == want
