@@ -40,6 +40,7 @@ __all__ = [
     "build_context",
     "known_at",
     "merge_contexts",
+    "refresh_context",
     "utc",
 ]
 
@@ -170,20 +171,61 @@ def build_context(
     if as_of is not None:
         as_of = utc(as_of)
         tables = known_at(tables, as_of)
-    ships, events = tables.shipments, tables.scan_events
-    span = span if span is not None else Span.of(Bounds.of(ships, events), as_of)
+    span = (
+        span
+        if span is not None
+        else Span.of(Bounds.of(tables.shipments, tables.scan_events), as_of)
+    )
+    hubs = _hub_load(tables.scan_events, tables.network, span.hours)
+    return _context(tables, as_of, hubs, _series(tables, span))
+
+
+def refresh_context(
+    previous: Context, tables: Tables, as_of: pd.Timestamp, *, series: bool, hub_load: bool
+) -> Context:
+    """`build_context(tables, as_of)`, rebuilding only the parts asked for.
+
+    The others are taken from `previous`: for a caller that knows they would come out the
+    same. A daily series read as of a time reads the boundary at the start of its UTC day,
+    made of what happened before it; the hub load, the last full hour. So a context as of a
+    later time of the same day (hour), from data that changed only after its start, has the
+    same series (hub load) where features read them (serving/watch/context_keeper.py).
+    """
+    as_of = utc(as_of)
+    known = known_at(tables, as_of)
+    span = Span.of(Bounds.of(known.shipments, known.scan_events), as_of)
+    return _context(
+        known,
+        as_of,
+        _hub_load(known.scan_events, known.network, span.hours) if hub_load else previous.hub_load,
+        _series(known, span) if series else previous.series,
+    )
+
+
+def _series(tables: Tables, span: Span) -> dict[str, DailySeries]:
+    """Every daily series the registered families declare, over `span`'s days."""
+    return {
+        name: build(tables.shipments, tables.scan_events, span.days)
+        for family in REGISTERED
+        for name, build in family.series.items()
+    }
+
+
+def _context(
+    known: Tables,
+    as_of: pd.Timestamp | None,
+    hub_load: HubLoad,
+    series: dict[str, DailySeries],
+) -> Context:
+    """A context of these parts, with `known`'s weather, network and locale."""
     return Context(
         as_of=None if as_of is None else pd.Timestamp(as_of),
-        hub_load=_hub_load(events, tables.network, span.hours),
-        series={
-            name: build(ships, events, span.days)
-            for family in REGISTERED
-            for name, build in family.series.items()
-        },
-        weather_daily=tables.weather_daily,
-        weather_forecast=tables.weather_forecast,
-        network=tables.network,
-        locale=tables.locale,
+        hub_load=hub_load,
+        series=series,
+        weather_daily=known.weather_daily,
+        weather_forecast=known.weather_forecast,
+        network=known.network,
+        locale=known.locale,
     )
 
 

@@ -1,0 +1,29 @@
+"""Which parts of the last pass's context the next pass keeps."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from serving.watch.context_keeper import ContextKeeper
+
+pytestmark = pytest.mark.serving
+
+
+def test_a_pass_keeps_what_no_change_touched(small_data) -> None:
+    tables, keeper = small_data.tables, ContextKeeper()
+    t = pd.Timestamp("2025-08-10T09:05Z")
+    steps = [
+        (t, None, ()),  # the first pass builds it all
+        (t + pd.Timedelta(minutes=30), None, ("series", "hub load")),
+        (t + pd.Timedelta(minutes=40), t + pd.Timedelta(minutes=35), ("series", "hub load")),
+        (t + pd.Timedelta(minutes=45), t + pd.Timedelta(minutes=-10), ("series",)),  # 08:55
+        (t + pd.Timedelta(hours=1), None, ("series",)),  # a new hour
+        (t + pd.Timedelta(hours=2), t - pd.Timedelta(days=2), ()),  # a late scan
+        (t + pd.Timedelta(hours=15), None, ()),  # a new UTC day
+        (t + pd.Timedelta(hours=1), None, ()),  # back in time: built afresh
+    ]
+    for when, changed_from, kept in steps:
+        context = keeper.context(tables, when, changed_from)
+        assert keeper.kept == kept, when
+        assert context.as_of == when
