@@ -10,12 +10,10 @@ from pydantic import BaseModel
 
 from contract.tables import Tables, utc_timestamps
 from contract.validation import validate_typed
-from serving.alerts import Scored
 from serving.schemas import Prediction, Reason
 from training.reasons import REASONS
 
 _REASON_SLOTS = (1, 2, 3)
-_SCORED_COLUMNS = ("shipment_id", "as_of", "risk", "eta_p10", "eta_p50", "eta_p90")
 
 
 class InputError(ValueError):
@@ -62,45 +60,6 @@ def reasons_of(row: dict[str, Any], lang: str) -> list[Reason]:
         if isinstance(code, str) and code in REASONS:
             share = float(row[f"reason_{k}_share"])
             out.append(Reason(code=code, share=round(share, 4), text=REASONS[code].text(lang)))
-    return out
-
-
-def scored_batch(
-    frame: pd.DataFrame, promised_at: Sequence[Any], model_version: str
-) -> list[Scored]:
-    """The predictor's rows as the alert policy's input (`promised_at`: each row's promise).
-
-    From column lists, not `to_dict("records")` and the API's reason models: a watch pass
-    builds one for every parcel in flight.
-    """
-    shares = [
-        (frame[f"reason_{k}"].tolist(), frame[f"reason_{k}_share"].tolist()) for k in _REASON_SLOTS
-    ]
-    columns = [frame[name].tolist() for name in _SCORED_COLUMNS]
-    naive = [i for i, v in enumerate(promised_at) if getattr(v, "tzinfo", None) is None]
-    if naive:
-        raise ValueError(f"promised_at of row {naive[0]} is not timezone-aware")
-    promised = pd.to_datetime(pd.Series(list(promised_at), dtype=object), utc=True).tolist()
-    out = []
-    for i, (shipment_id, as_of, risk, p10, p50, p90) in enumerate(zip(*columns, strict=True)):
-        reasons = tuple(
-            (codes[i], round(float(values[i]), 4))
-            for codes, values in shares
-            if isinstance(codes[i], str) and codes[i] in REASONS
-        )
-        out.append(
-            Scored(
-                shipment_id=shipment_id,
-                promised_at=promised[i],
-                as_of=as_of,
-                risk=float(risk),
-                eta_p10=p10,
-                eta_p50=p50,
-                eta_p90=p90,
-                reasons=reasons,
-                model_version=model_version,
-            )
-        )
     return out
 
 

@@ -26,8 +26,9 @@ from fastapi.staticfiles import StaticFiles
 
 from contract.locale import NEUTRAL
 from serving.alerts import AlertStore, Sender
+from serving.alerts.batch import scored_batch
 from serving.guard import ApiGuard
-from serving.inference import InputError, reasons_of, scored_batch, to_predictions, to_tables
+from serving.inference import InputError, reasons_of, to_predictions, to_tables
 from serving.messages import MessageBook
 from serving.metrics import counters, exposition, register_collector
 from serving.model_source import ServedModel, load_served_model

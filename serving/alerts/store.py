@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from serving.alerts.batch import may_act, scored_batch
 from serving.alerts.policy import (
     Alert,
     AlertKind,
@@ -100,6 +101,57 @@ class Outcome:
     next_attempt_at: dt.datetime | None = None
 
 
+# The stored state of a promise, as `_state_rows` reads it.
+STATE_COLUMNS = (
+    "shipment_id",
+    "promised_at",
+    "active",
+    "last_alert_p50",
+    "last_alert_p10",
+    "last_alert_p90",
+    "last_alert_kind",
+)
+
+
+def _states(rows: list[Any]) -> dict[tuple[str, pd.Timestamp], State]:
+    """States by (shipment, promise in UTC) from `_state_rows`."""
+    if not rows:
+        return {}
+    shipment_ids, promised, active, p50, p10, p90, kinds = zip(*rows, strict=True)
+    # Times converted a column at a time: a pass loads a state for every alerted parcel.
+    promised_utc, p50_utc, p10_utc, p90_utc = (_aware_stamps(v) for v in (promised, p50, p10, p90))
+    return {
+        (shipment_ids[i], promised_utc[i]): State(
+            active=bool(active[i]),
+            last_p50=p50_utc[i],
+            last_window=None
+            if p10_utc[i] is None or p90_utc[i] is None
+            else (p10_utc[i], p90_utc[i]),
+            last_kind=None if kinds[i] is None else AlertKind(kinds[i]),
+        )
+        for i in range(len(rows))
+    }
+
+
+def _aligned_states(rows: list[Any], ids: pd.Series, promised: pd.Series) -> pd.DataFrame:
+    """The state of each (shipment, promise) in order, as columns (inactive where none)."""
+    columns = list(zip(*rows, strict=True)) or [() for _ in STATE_COLUMNS]
+    pairs = zip(STATE_COLUMNS, columns, strict=True)
+    stored = pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in pairs})
+    for name in ("promised_at", "last_alert_p50", "last_alert_p10", "last_alert_p90"):
+        stored[name] = pd.to_datetime(stored[name]).astype("datetime64[ns]")
+    stored["shipment_id"] = stored["shipment_id"].astype(object)
+    keys = pd.DataFrame(
+        {
+            "shipment_id": ids.astype(object).to_numpy(),
+            "promised_at": promised.dt.tz_localize(None).astype("datetime64[ns]").to_numpy(),
+        }
+    )
+    out = keys.merge(stored, on=["shipment_id", "promised_at"], how="left", sort=False)
+    out["active"] = out["active"].fillna(False).astype(bool)
+    return out
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -149,22 +201,80 @@ class AlertStore(Database):
             The alerts emitted, in batch order.
         """
         when = db_time(now)
+
+        def step(conn: Connection) -> list[Alert]:
+            states = self._load_states(conn, batch)
+            return self._apply(conn, batch, states, policy, when, renderer)
+
+        return self._retried(step)
+
+    def decide_pass(
+        self,
+        frame: pd.DataFrame,
+        model_version: str,
+        policy: AlertPolicy,
+        now: dt.datetime,
+        renderer: Renderer,
+    ) -> list[Alert]:
+        """`decide` for a watch pass's predictions: the predictor's frame, one row per parcel.
+
+        Emits, stores and returns what `decide(scored_batch(frame, ...))` would, for a
+        fraction of the work: the stored states are read as columns, and only the rows the
+        policy can act on (`may_act`) become `Scored` and go through the policy.
+
+        Args:
+            frame: The predictor's columns and `promised_at`, each shipment at most once.
+            model_version: Label of the model that scored it.
+            policy: Thresholds.
+            now: Decision time (tz-aware).
+            renderer: Words for each alert.
+        """
+        if frame["shipment_id"].duplicated().any():
+            raise ValueError("decide_pass takes each shipment at most once; use decide")
+        when = db_time(now)
+        promised = pd.to_datetime(frame["promised_at"], utc=True)
+
+        def step(conn: Connection) -> list[Alert]:
+            rows = self._state_rows(conn, frame["shipment_id"].tolist())
+            aligned = _aligned_states(rows, frame["shipment_id"], promised)
+            act = may_act(frame["risk"].to_numpy(float), frame["eta_p50"], aligned, policy)
+            picked = frame[act]
+            batch = scored_batch(picked, promised[act].tolist(), model_version)
+            ids = set(picked["shipment_id"])
+            states = _states([r for r in rows if r[0] in ids])
+            return self._apply(conn, batch, states, policy, when, renderer)
+
+        return self._retried(step)
+
+    def _retried(self, step: Callable[[Connection], list[Alert]]) -> list[Alert]:
+        """`step` in a transaction; again when a concurrent decision inserted the same key."""
         for attempt in range(DECIDE_RETRIES):
             try:
                 with self._transaction() as conn:
-                    states = self._load_states(conn, batch)
-                    stored = set(states)
-                    candidates = can_alert(batch, states, policy)
-                    keys = possible_keys(candidates, states, policy)
-                    emitted = self._existing_keys(conn, sorted(keys))
-                    alerts = decide(candidates, states, emitted, policy, renderer)
-                    self._write_states(conn, states, stored, when)
-                    self._enqueue(conn, alerts, when)
-                    return alerts
+                    return step(conn)
             except IntegrityError:
                 if attempt == DECIDE_RETRIES - 1:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _apply(
+        self,
+        conn: Connection,
+        batch: Sequence[Scored],
+        states: dict[tuple[str, pd.Timestamp], State],
+        policy: AlertPolicy,
+        when: dt.datetime,
+        renderer: Renderer,
+    ) -> list[Alert]:
+        """The policy on `batch` with the stored `states`: states written, alerts enqueued."""
+        stored = set(states)
+        candidates = can_alert(batch, states, policy)
+        keys = possible_keys(candidates, states, policy)
+        emitted = self._existing_keys(conn, sorted(keys))
+        alerts = decide(candidates, states, emitted, policy, renderer)
+        self._write_states(conn, states, stored, when)
+        self._enqueue(conn, alerts, when)
+        return alerts
 
     def _enqueue(self, conn: Connection, alerts: list[Alert], when: dt.datetime) -> None:
         if not alerts:
@@ -193,42 +303,20 @@ class AlertStore(Database):
     def _load_states(
         self, conn: Connection, batch: Sequence[Scored]
     ) -> dict[tuple[str, pd.Timestamp], State]:
-        ids = sorted({s.shipment_id for s in batch})
+        return _states(self._state_rows(conn, sorted({s.shipment_id for s in batch})))
+
+    def _state_rows(self, conn: Connection, ids: list[str]) -> list[Any]:
+        """The stored states of these shipments' promises, as rows."""
         c = alert_state.c
         rows: list[Any] = []
         for start in range(0, len(ids), IN_CHUNK):
             chunk = ids[start : start + IN_CHUNK]
             rows.extend(
                 conn.execute(
-                    sa.select(
-                        c.shipment_id,
-                        c.promised_at,
-                        c.active,
-                        c.last_alert_p50,
-                        c.last_alert_p10,
-                        c.last_alert_p90,
-                        c.last_alert_kind,
-                    ).where(c.shipment_id.in_(chunk))
+                    sa.select(*(c[name] for name in STATE_COLUMNS)).where(c.shipment_id.in_(chunk))
                 ).all()
             )
-        if not rows:
-            return {}
-        shipment_ids, promised, active, p50, p10, p90, kinds = zip(*rows, strict=True)
-        # Times converted a column at a time: a pass loads a state for every alerted parcel.
-        promised_utc, p50_utc, p10_utc, p90_utc = (
-            _aware_stamps(v) for v in (promised, p50, p10, p90)
-        )
-        return {
-            (shipment_ids[i], promised_utc[i]): State(
-                active=bool(active[i]),
-                last_p50=p50_utc[i],
-                last_window=None
-                if p10_utc[i] is None or p90_utc[i] is None
-                else (p10_utc[i], p90_utc[i]),
-                last_kind=None if kinds[i] is None else AlertKind(kinds[i]),
-            )
-            for i in range(len(rows))
-        }
+        return rows
 
     def _existing_keys(self, conn: Connection, keys: list[str]) -> set[str]:
         out: set[str] = set()
