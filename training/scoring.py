@@ -165,10 +165,21 @@ def score_stage(predictor: Predictor, tables: Tables, stage: str, lang: str = "e
 
 
 def _reason_texts(out: pd.DataFrame, lang: str) -> list[str]:
-    return [
-        "; ".join(REASONS[c].text(lang) for c in codes if isinstance(c, str))
-        for codes in out[["reason_1", "reason_2", "reason_3"]].itertuples(index=False)
+    """Each row's reasons in words, joined once per combination of codes.
+
+    A pass has 100k rows and a few hundred combinations.
+    """
+    slots = [
+        [c if isinstance(c, str) else None for c in out[f"reason_{k}"].tolist()] for k in (1, 2, 3)
     ]
+    joined: dict[tuple[str | None, ...], str] = {}
+    texts = []
+    for codes in zip(*slots, strict=True):
+        text = joined.get(codes)
+        if text is None:
+            text = joined[codes] = "; ".join(REASONS[c].text(lang) for c in codes if c is not None)
+        texts.append(text)
+    return texts
 
 
 def write_scores(scores: pd.DataFrame, path: Path) -> Path:

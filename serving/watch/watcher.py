@@ -3,8 +3,10 @@
 A pass reads the store as of `as_of` (scans up to it; outcomes known by then), builds the
 context from it (hub load to the last full hour, histories, weather), scores every parcel in
 flight with the served `Predictor` (the one feature path), makes those predictions current and
-logs them, and runs the alert policy into the outbox. A parcel that has not moved gets riskier
-as the hours pass, because its features age with `as_of`.
+logs them, and runs the alert policy into the outbox. A watcher keeps the store's recent rows
+in memory between passes and reads only what changed (serving/watch/mirror.py), and rebuilds
+only the parts of the context those changes touch (serving/watch/context_keeper.py). A parcel
+that has not moved gets riskier as the hours pass, because its features age with `as_of`.
 
 Passes never overlap across processes: a pass takes the store's lease first and gives up
 (`WatchBusy`) if another holds it. The lease is short and renewed while the pass runs, so a
@@ -26,19 +28,21 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from contract.tables import Tables
+from features.context import Context
 from features.family import Columns
 from serving.alerts import AlertPolicy, AlertStore, Renderer
-from serving.inference import scored_batch
+from serving.watch.context_keeper import ContextKeeper
+from serving.watch.mirror import StoreMirror
 from serving.watch.store import StateStore
 from training.predictor import Predictor
-from training.scoring import score_with_features
+from training.scoring import in_flight, score_with_features
 from training.timing import Stopwatch
 
 log = logging.getLogger("stallguard.watch")
 
 Clock = Callable[[], pd.Timestamp]
-# (predictor, tables, as_of) -> the ranking of the parcels in flight, and their features.
-Scorer = Callable[[Predictor, Tables, pd.Timestamp], tuple[pd.DataFrame, Columns]]
+# (predictor, tables, as_of, context) -> the ranking of the parcels in flight, their features.
+Scorer = Callable[[Predictor, Tables, pd.Timestamp, Context], tuple[pd.DataFrame, Columns]]
 # The pass lease's length; a running pass renews it every third of that, so a pass whose
 # process died frees it within this many seconds.
 LEASE_S = 30.0
@@ -57,8 +61,9 @@ class PassResult:
         scored: Parcels in flight it scored.
         at_risk: How many of them are at or above the alert threshold.
         alerts: Alerts the policy emitted into the outbox.
-        seconds: Where the pass spent its time: read (the store as of `as_of`), score
-            (context, features, models), write (current predictions and the log), alert.
+        seconds: Where the pass spent its time: read (what changed in the store since the
+            last pass), context (the parts the changes touched), score (features, models),
+            write (current predictions and the log), alert.
     """
 
     as_of: pd.Timestamp
@@ -107,6 +112,10 @@ class Watcher:
         self.renderer = renderer
         self.clock = clock
         self.scorer = scorer
+        # Kept between passes: a pass reads what changed since the last, and rebuilds the
+        # parts of the context those changes touch.
+        self.mirror = StoreMirror(store)
+        self.keeper = ContextKeeper()
         self.owner = f"{socket.gethostname()[:24]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
     def run_pass(self, as_of: pd.Timestamp | None = None) -> PassResult:
@@ -145,10 +154,15 @@ class Watcher:
 
     def _pass(self, when: pd.Timestamp) -> PassResult:
         clock = Stopwatch()
-        tables = self.store.tables(when)
+        tables = self.mirror.tables(when)
+        changed_from = self.mirror.earliest_change()
         clock.lap("read")
-        # Nothing in flight: nothing to score, and no context to build (score() checks first).
-        scores, features = self.scorer(self.predictor, tables, when)
+        if in_flight(tables, when).empty:  # nothing to score, and no context to build
+            self.store.record_pass(when, 0, 0, 0, self.label)
+            return PassResult(when, 0, 0, 0, clock.laps)
+        context = self.keeper.context(tables, when, changed_from)
+        clock.lap("context")
+        scores, features = self.scorer(self.predictor, tables, when, context)
         clock.lap("score")
         if scores.empty:
             self.store.record_pass(when, 0, 0, 0, self.label)
@@ -157,8 +171,7 @@ class Watcher:
         last = events.groupby("shipment_id", observed=True, sort=False).tail(1)
         self.store.write_predictions(scores, when, self.label, last.set_index("shipment_id"))
         clock.lap("write")
-        batch = scored_batch(scores, scores["promised_at"].tolist(), self.label)
-        emitted = self.alerts.decide(batch, self.policy, when, self.renderer)
+        emitted = self.alerts.decide_pass(scores, self.label, self.policy, when, self.renderer)
         at_risk = int(scores["at_risk"].sum())
         reference = self.predictor.reference
         profile = reference.counts(features, scores["risk"]) if reference is not None else None
