@@ -116,15 +116,27 @@ class Watcher:
         # parts of the context those changes touch.
         self.mirror = StoreMirror(store)
         self.keeper = ContextKeeper()
+        # The lease is per owner, and this watcher is one owner: its own threads (the
+        # service's clock and POST /watch) take turns here.
+        self._running = threading.Lock()
         self.owner = f"{socket.gethostname()[:24]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
     def run_pass(self, as_of: pd.Timestamp | None = None) -> PassResult:
         """Score every parcel in flight as of `as_of` (default: the clock) and alert.
 
         Raises:
-            WatchBusy: Another process holds the pass lease.
+            WatchBusy: Another process holds the pass lease, or this watcher is running one
+                (in another thread).
         """
         when = (as_of if as_of is not None else self.clock()).tz_convert("UTC")
+        if not self._running.acquire(blocking=False):
+            raise WatchBusy("another watcher pass is running; try again when it ends")
+        try:
+            return self._leased(when)
+        finally:
+            self._running.release()
+
+    def _leased(self, when: pd.Timestamp) -> PassResult:
         if not self.store.acquire(self.owner, dt.datetime.now(dt.UTC), LEASE_S):
             raise WatchBusy("another watcher pass is running; try again when it ends")
         stop = threading.Event()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from serving.watch.ingest import ingest_tables
 from serving.watch.store import StateStore, reasons_json
 from serving.watch.watcher import WatchBusy, Watcher
 from training.reasons import REASONS
-from training.scoring import score
+from training.scoring import score, score_with_features
 
 pytestmark = pytest.mark.serving
 
@@ -124,6 +125,34 @@ def test_passes_never_overlap(state, trained, small_data, tmp_path):
             watcher(store, trained, tmp_path).run_pass(small_data.now)
     finally:
         store.release("someone-else")
+
+
+def test_one_watcher_runs_one_pass_at_a_time_across_its_threads(
+    state, trained, small_data, tmp_path
+):
+    """The service's clock and POST /watch share a watcher (and one lease owner)."""
+    store, _, _ = state
+    entered, leave = threading.Event(), threading.Event()
+
+    def slow(predictor, tables, as_of, context):
+        entered.set()
+        leave.wait(30)
+        return score_with_features(predictor, tables, as_of, context)
+
+    alerts = AlertStore(f"sqlite:///{tmp_path / 'outbox.db'}")
+    shared = Watcher(
+        store, trained.predictor, "stallguard/1", alerts, AlertPolicy(), MessageBook(), scorer=slow
+    )
+    first = threading.Thread(target=shared.run_pass, args=(small_data.now,))
+    first.start()
+    try:
+        assert entered.wait(60)
+        with pytest.raises(WatchBusy):
+            shared.run_pass(small_data.now)
+    finally:
+        leave.set()
+        first.join(60)
+    assert shared.run_pass(small_data.now).scored > 0  # free again once it ended
 
 
 def test_alerts_from_a_pass_are_enqueued_once(state, small_data, trained, tmp_path):
