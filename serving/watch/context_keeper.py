@@ -34,7 +34,9 @@ class ContextKeeper:
             changed_from: The earliest time the data changed at since the last call (None:
                 nothing changed).
         """
-        last = self._last
+        # Forgotten until this build succeeds: the changes passed in are told only once, so a
+        # failed build must not leave the last context to be kept by the next call.
+        last, self._last = self._last, None
         prior = None if last is None else last.as_of
         if last is None or prior is None or as_of < prior:
             built = build_context(tables, as_of)

@@ -27,3 +27,22 @@ def test_a_pass_keeps_what_no_change_touched(small_data) -> None:
         context = keeper.context(tables, when, changed_from)
         assert keeper.kept == kept, when
         assert context.as_of == when
+
+
+def test_a_failed_build_leaves_nothing_to_keep(small_data, monkeypatch) -> None:
+    """Changes are told once: after a build that failed, the next one starts afresh."""
+    import serving.watch.context_keeper as keeping
+
+    tables, keeper = small_data.tables, ContextKeeper()
+    t = pd.Timestamp("2025-08-10T09:05Z")
+    keeper.context(tables, t, None)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(keeping, "refresh_context", broken)
+        with pytest.raises(RuntimeError):
+            keeper.context(tables, t + pd.Timedelta(minutes=5), t - pd.Timedelta(days=2))
+    keeper.context(tables, t + pd.Timedelta(minutes=10), None)
+    assert keeper.kept == ()
