@@ -21,22 +21,26 @@ class ContextKeeper:
 
     def __init__(self) -> None:
         self._last: Context | None = None
+        self._changed_from: pd.Timestamp | None = None  # since the last context built
         self.kept: tuple[str, ...] = ()  # what the latest `context` call kept (for the log)
 
-    def context(
-        self, tables: Tables, as_of: pd.Timestamp, changed_from: pd.Timestamp | None
-    ) -> Context:
-        """The context of `tables` as of `as_of`.
+    def changed(self, earliest: pd.Timestamp | None) -> None:
+        """Note that the data changed at `earliest` and later (None: it did not).
+
+        Kept until a context is built: a pass that fails, or finds nothing in flight, does
+        not lose the changes it read.
+        """
+        if earliest is not None and (self._changed_from is None or earliest < self._changed_from):
+            self._changed_from = earliest
+
+    def context(self, tables: Tables, as_of: pd.Timestamp) -> Context:
+        """The context of `tables` as of `as_of`, given the changes noted since the last one.
 
         Args:
             tables: What the pass read.
             as_of: The pass's time (UTC).
-            changed_from: The earliest time the data changed at since the last call (None:
-                nothing changed).
         """
-        # Forgotten until this build succeeds: the changes passed in are told only once, so a
-        # failed build must not leave the last context to be kept by the next call.
-        last, self._last = self._last, None
+        last, changed_from = self._last, self._changed_from
         prior = None if last is None else last.as_of
         if last is None or prior is None or as_of < prior:
             built = build_context(tables, as_of)
@@ -53,5 +57,5 @@ class ContextKeeper:
                 last, tables, as_of, series=not same_day, hub_load=not same_hour
             )
             self.kept = tuple(n for n, k in (("series", same_day), ("hub load", same_hour)) if k)
-        self._last = built
+        self._last, self._changed_from = built, None
         return built

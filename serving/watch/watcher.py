@@ -167,12 +167,12 @@ class Watcher:
     def _pass(self, when: pd.Timestamp) -> PassResult:
         clock = Stopwatch()
         tables = self.mirror.tables(when)
-        changed_from = self.mirror.earliest_change()
+        self.keeper.changed(self.mirror.earliest_change())
         clock.lap("read")
         if in_flight(tables, when).empty:  # nothing to score, and no context to build
             self.store.record_pass(when, 0, 0, 0, self.label)
             return PassResult(when, 0, 0, 0, clock.laps)
-        context = self.keeper.context(tables, when, changed_from)
+        context = self.keeper.context(tables, when)
         clock.lap("context")
         scores, features = self.scorer(self.predictor, tables, when, context)
         clock.lap("score")

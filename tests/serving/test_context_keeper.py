@@ -24,18 +24,20 @@ def test_a_pass_keeps_what_no_change_touched(small_data) -> None:
         (t + pd.Timedelta(hours=1), None, ()),  # back in time: built afresh
     ]
     for when, changed_from, kept in steps:
-        context = keeper.context(tables, when, changed_from)
+        keeper.changed(changed_from)
+        context = keeper.context(tables, when)
         assert keeper.kept == kept, when
         assert context.as_of == when
 
 
-def test_a_failed_build_leaves_nothing_to_keep(small_data, monkeypatch) -> None:
-    """Changes are told once: after a build that failed, the next one starts afresh."""
+def test_changes_noted_before_a_failed_build_still_count(small_data, monkeypatch) -> None:
+    """A pass that fails (or finds nothing in flight) does not lose the changes it read."""
     import serving.watch.context_keeper as keeping
 
     tables, keeper = small_data.tables, ContextKeeper()
     t = pd.Timestamp("2025-08-10T09:05Z")
-    keeper.context(tables, t, None)
+    keeper.context(tables, t)
+    keeper.changed(t - pd.Timedelta(days=2))  # a late scan
 
     def broken(*args, **kwargs):
         raise RuntimeError("out of memory")
@@ -43,6 +45,9 @@ def test_a_failed_build_leaves_nothing_to_keep(small_data, monkeypatch) -> None:
     with monkeypatch.context() as patch:
         patch.setattr(keeping, "refresh_context", broken)
         with pytest.raises(RuntimeError):
-            keeper.context(tables, t + pd.Timedelta(minutes=5), t - pd.Timedelta(days=2))
-    keeper.context(tables, t + pd.Timedelta(minutes=10), None)
+            keeper.context(tables, t + pd.Timedelta(minutes=5))
+    keeper.changed(None)  # the next pass read nothing new
+    keeper.context(tables, t + pd.Timedelta(minutes=10))
     assert keeper.kept == ()
+    keeper.context(tables, t + pd.Timedelta(minutes=15))
+    assert keeper.kept == ("series", "hub load")
