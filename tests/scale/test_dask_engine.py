@@ -109,7 +109,7 @@ def test_predictions_equal_one_process_with_trees_compiled_on_the_workers(
         context = engine.context(tables)
         first = engine.predict(trained.predictor, tables, snaps, context)
         deadline = time.monotonic() + 120
-        while not all(client.run(_holds_compiled_predictor).values()):
+        while not _all_loaded(client.run(_scoring_predictors).values()):
             assert time.monotonic() < deadline, "the workers did not load the compiled trees"
             time.sleep(0.5)
         again = engine.predict(trained.predictor, tables, snaps, context)
@@ -120,12 +120,21 @@ def test_predictions_equal_one_process_with_trees_compiled_on_the_workers(
         assert got["eta_p50"].tolist() == want["eta_p50"].tolist()
 
 
-def _holds_compiled_predictor(dask_worker) -> bool:
-    """On a worker (client.run passes it): whether the predictor it was sent is compiled."""
+def _scoring_predictors(dask_worker) -> tuple[int, int]:
+    """On a worker (client.run passes it): of the predictors it scored with, how many, and
+    how many are compiled (a worker the scheduler gave no partition holds one unused)."""
+    from scale.engine import _COMPILING
     from training.predictor import Predictor
 
     held = [v for v in dask_worker.data.values() if isinstance(v, Predictor)]
-    return bool(held) and all(p.trees_compiled for p in held)
+    scored = [p for p in held if id(p) in _COMPILING]
+    return len(scored), sum(p.trees_compiled for p in scored)
+
+
+def _all_loaded(counts) -> bool:
+    """Some worker scored, and every predictor a worker scored with is compiled."""
+    pairs = list(counts)
+    return sum(n for n, _ in pairs) > 0 and all(n == done for n, done in pairs)
 
 
 def test_training_matches_one_process(engine, small_data, fast_config, trained) -> None:
