@@ -84,9 +84,8 @@ class RowResult:
 
 def _db_times(values: pd.Series) -> list[dt.datetime | None]:
     """Naive UTC datetimes (what every backend stores), None for missing."""
-    out = pd.to_datetime(values, utc=True).dt.tz_localize(None)
     # numpy's tolist gives datetimes and None for NaT, 30x faster than one value at a time.
-    return out.to_numpy(dtype="datetime64[us]").tolist()
+    return _stamps(values).tolist()
 
 
 def _stamps(values: pd.Series) -> np.ndarray:
@@ -305,8 +304,7 @@ class StateStore(Database):
                     found[at] = mapping
         return found
 
-    @staticmethod
-    def _next_change(conn: Connection) -> int:
+    def _next_change(self, conn: Connection) -> int:
         """The next change number, for what this transaction writes.
 
         The counter row stays locked until the transaction ends, so on PostgreSQL too
@@ -317,11 +315,7 @@ class StateStore(Database):
             .where(watch_changes.c.name == "ingest")
             .values(seq=watch_changes.c.seq + 1)
         )
-        return int(
-            conn.execute(
-                sa.select(watch_changes.c.seq).where(watch_changes.c.name == "ingest")
-            ).scalar_one()
-        )
+        return self.change_seq(conn)
 
     def change_seq(self, conn: Connection) -> int:
         """The latest change number committed (every row stamped up to it is visible)."""
