@@ -58,7 +58,7 @@ class Profile:
         """How many of `values` fall in each bin (as `shares`), then below and above `tails`."""
         values = np.asarray(values)
         if self.kind == "numeric":
-            x = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(float)
+            x = _as_floats(values)
             missing = np.isnan(x)
             present = x[~missing]
             which = np.searchsorted(np.asarray(self.edges, dtype=float), present, "right")
@@ -85,7 +85,7 @@ class Profile:
         """Bins from the reference values and the reference's share in each."""
         tails = None
         if kind == "numeric":
-            x = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(float)
+            x = _as_floats(values)
             present = x[~np.isnan(x)]
             cuts = np.linspace(0, 1, BINS + 1)[1:-1]
             quantiles = np.quantile(present, cuts) if len(present) else []
@@ -212,3 +212,10 @@ class Reference:
         """Read from a model bundle directory (None: a bundle saved without one)."""
         path = root / FILE
         return cls.from_dict(json.loads(path.read_text())) if path.exists() else None
+
+
+def _as_floats(values: np.ndarray) -> np.ndarray:
+    """Numbers as floats, anything else NaN (a pass's feature columns are floats already)."""
+    if values.dtype.kind in "fiub":
+        return values.astype(float, copy=False)
+    return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(float)

@@ -47,6 +47,20 @@ def test_profile_psi_is_small_on_the_same_distribution_and_large_on_a_shift():
     assert reference.outside(far) == pytest.approx(0.1)
 
 
+def test_numeric_profiles_count_float_arrays_as_they_count_mixed_values():
+    # A pass hands over float columns (read as they are); other input is parsed to numbers.
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=2_000) * 10
+    values[::9] = np.nan
+    profile = Profile.fit("x", values, "numeric")
+    as_objects = values.astype(object)
+    as_objects[::13] = "not a number"
+    floats = values.copy()
+    floats[::13] = np.nan
+    assert profile.counts(floats).tolist() == profile.counts(as_objects).tolist()
+    assert profile == Profile.fit("x", values.astype(object), "numeric")
+
+
 def test_profile_bins_categories_missing_and_unseen_values():
     profile = Profile.fit("c", np.array(["a", "a", "b", None], dtype=object), "category")
     assert profile.edges == ("a", "b")
