@@ -566,22 +566,32 @@ class StateStore(Database):
 def reasons_json(frame: pd.DataFrame) -> list[str]:
     """Each row's reasons as the JSON `[[code, share], ...]` that `json.dumps` writes.
 
-    Built from per-slot pieces: `json.dumps` row by row was a quarter of a pass's writes.
+    Built from per-slot pieces, and only for the rows with reasons (most parcels in flight
+    have none): `json.dumps` row by row was a quarter of a pass's writes.
     """
-    quoted: dict[str, str] = {}
+    out = ["[]"] * len(frame)
+    codes_of = [frame[f"reason_{k}"].tolist() for k in (1, 2, 3)]
+    explained = [
+        i
+        for i, row in enumerate(zip(*codes_of, strict=True))
+        if any(isinstance(c, str) for c in row)
+    ]
+    if not explained:
+        return out
     slots = []
     for k in (1, 2, 3):
-        codes, shares = frame[f"reason_{k}"].tolist(), frame[f"reason_{k}_share"].tolist()
+        codes = [codes_of[k - 1][i] for i in explained]
+        quoted = {c: "[" + json.dumps(c) + ", " for c in set(codes) if isinstance(c, str)}
+        shares = frame[f"reason_{k}_share"].to_numpy(dtype=float, na_value=np.nan)[explained]
         slots.append(
             [
-                f"[{quoted.setdefault(c, json.dumps(c))}, {round(float(v), 4)!r}]"
-                if isinstance(c, str)
-                else None
-                for c, v in zip(codes, shares, strict=True)
+                quoted[c] + repr(round(v, 4)) + "]" if isinstance(c, str) else None
+                for c, v in zip(codes, shares.tolist(), strict=True)
             ]
         )
-    rows = zip(*slots, strict=True)
-    return ["[" + ", ".join(p for p in row if p is not None) + "]" for row in rows]
+    for i, row in zip(explained, zip(*slots, strict=True), strict=True):
+        out[i] = "[" + ", ".join(p for p in row if p is not None) + "]"
+    return out
 
 
 def _texts(values: pd.Series) -> list[str | None]:
