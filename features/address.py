@@ -23,7 +23,7 @@ from contract.reference.korea import district_of_postcode, districts, road_names
 from contract.schema import ADDRESS_QUALITY_COLUMNS
 from contract.tables import Tables
 from features.family import DONE, STATIC, Family, feature
-from features.series import DAY, Context, DailySeries, lookup, value, windowed
+from features.series import DAY, Context, DailySeries, lookup, sorted_keys, value, windowed
 from features.snapshots import Columns, Snapshots, seconds
 
 NAME = "address"
@@ -141,7 +141,7 @@ def postcode_history(
     attempts = events[events["event_type"].isin(["DELIVERED", "DELIVERY_FAILED"])]
     by_id = pd.Series(postcode_area(ships["dest_postcode"]), index=ships["shipment_id"].to_numpy())
     area = attempts["shipment_id"].map(by_id)
-    keys = pd.Index(np.unique(np.append(area.astype("str").to_numpy(), "*")))
+    keys = sorted_keys(area.astype("str").to_numpy(), ["*"])
     day = np.floor(seconds(attempts["event_time"]) / DAY).astype(np.int64)
     failed = (attempts["event_type"] == "DELIVERY_FAILED").to_numpy(dtype=float)
     col = keys.get_indexer(area.astype("str").to_numpy())

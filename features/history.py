@@ -13,7 +13,16 @@ import pandas as pd
 
 from contract.tables import Tables
 from features.family import DONE, DUE, Family, feature
-from features.series import DAY, HOUR, Context, DailySeries, lookup, value, windowed
+from features.series import (
+    DAY,
+    HOUR,
+    Context,
+    DailySeries,
+    lookup,
+    sorted_keys,
+    value,
+    windowed,
+)
 from features.snapshots import Columns, Snapshots, seconds
 
 NAME = "history"
@@ -89,7 +98,7 @@ def lane_history(ships: pd.DataFrame, events: pd.DataFrame, days: tuple[int, int
     lane = (
         done["origin_region"].astype("str") + ">" + done["dest_region"].astype("str")
     ).to_numpy()
-    keys = pd.Index(np.unique(np.append(lane.astype(str), "*")))
+    keys = sorted_keys(lane.astype(str), ["*"])
     delivered = seconds(done["delivered_at"])
     day = np.floor(delivered / DAY).astype(np.int64)
     late = (delivered > seconds(done["promised_at"])).astype(float)
@@ -129,7 +138,7 @@ def seller_history(ships: pd.DataFrame, events: pd.DataFrame, days: tuple[int, i
     created = by_id["created_at"].reindex(picked["shipment_id"].to_numpy())
     seller = by_id["seller_id"].reindex(picked["shipment_id"].to_numpy()).astype("str")
     handover_h = (seconds(picked["event_time"]) - seconds(created)) / HOUR
-    keys = pd.Index(np.unique(np.append(seller.to_numpy().astype(str), "*")))
+    keys = sorted_keys(seller.to_numpy().astype(str), ["*"])
     day = np.floor(seconds(picked["event_time"]) / DAY).astype(np.int64)
     ok = ~np.isnan(handover_h)
     col = keys.get_indexer(seller.to_numpy())
@@ -160,7 +169,7 @@ def due_history(ships: pd.DataFrame, events: pd.DataFrame, days: tuple[int, int]
     # An unknown region pools under "?", a key no snapshot reads (it takes the prior).
     dest = ("d:" + due["dest_region"].astype("str").fillna("?")).to_numpy(dtype=object)
     origin = ("o:" + due["origin_region"].astype("str").fillna("?")).to_numpy(dtype=object)
-    keys = pd.Index(np.unique(np.concatenate([dest, origin, ["*"]])))
+    keys = sorted_keys(dest, origin, ["*"])
     star = np.full(len(due), keys.get_loc("*"))
     sums = windowed(
         np.tile(day, 3),

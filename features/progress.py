@@ -11,7 +11,7 @@ import pandas as pd
 
 from contract.tables import Tables
 from features.family import DONE, EVENTS, STATIC, Family, feature
-from features.series import DAY, HOUR, Context, DailySeries, windowed
+from features.series import DAY, HOUR, Context, DailySeries, sorted_keys, windowed
 from features.snapshots import Columns, Snapshots, map_values, pick, positions_of, seconds
 
 NAME = "progress"
@@ -130,7 +130,7 @@ def gap_history(
     kind = ev["event_type"].astype("str").to_numpy()[:-1][same]
     gap_h = ((t[1:] - t[:-1]) / HOUR)[same]
     closed_day = np.floor(t[1:][same] / DAY).astype(np.int64)
-    keys = pd.Index(np.unique(kind)) if len(kind) else pd.Index(["CREATED"])
+    keys = sorted_keys(kind) if len(kind) else pd.Index(["CREATED"])
     bins = np.clip(gap_h // GAP_BIN_H, 0, GAP_BINS - 1).astype(np.int64)
     sums = windowed(
         closed_day,

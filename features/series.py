@@ -24,6 +24,15 @@ T = TypeVar("T")
 HOUR, DAY = 3600, 86400
 
 
+def sorted_keys(*parts: np.ndarray | list[str]) -> pd.Index:
+    """The distinct texts of `parts`, sorted: what `np.unique` of them all gives.
+
+    By hashing: `np.unique` sorts every value, about a second for a pass's 1.3M scans.
+    """
+    values = np.concatenate([np.asarray(p, dtype=object) for p in parts])
+    return pd.Index(np.sort(pd.unique(values)))
+
+
 @dataclass(frozen=True)
 class DailySeries:
     """Trailing-window sums per (UTC day boundary, key), dense.
