@@ -34,6 +34,7 @@ _ROWS_PER_THREAD = 20_000
 # Most threads one compiled call uses (None: one per core). A Dask worker sets its own share
 # of the machine (`limit_threads`): workers that each took every core would fight for them.
 _max_threads: int | None = None
+_CORES = os.cpu_count() or 1  # read once: it costs more than a one-row compiled call
 
 
 def limit_threads(n: int | None) -> None:
@@ -64,7 +65,7 @@ class Trees:
         if compiled is None or len(matrix) == 0:
             return np.asarray(self.booster.predict(matrix, raw_score=True), dtype=float)
         rows = np.ascontiguousarray(matrix, dtype=np.float64)
-        cores = _max_threads or os.cpu_count() or 1
+        cores = _max_threads or _CORES
         threads = max(1, min(cores, len(rows) // _ROWS_PER_THREAD))
         return np.asarray(compiled.predict(rows, n_jobs=threads), dtype=float)  # type: ignore[attr-defined]
 
