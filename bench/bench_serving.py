@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import math
 import os
@@ -197,7 +198,10 @@ def main() -> None:
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{Path.cwd() / 'mlflow.db'}")
     os.environ["BENTOML_DO_NOT_TRACK"] = "True"
     tables = Tables.read(args.data)
-    bodies = parcels_with_ten_scans(tables, args.requests)
+    # Few parcels reach a 10th scan in the last days: they are asked about in turn until the
+    # run has `--requests` of them (a support agent asks about a parcel more than once too).
+    parcels = parcels_with_ten_scans(tables, args.requests)
+    bodies = list(itertools.islice(itertools.cycle(parcels), args.requests))
     batch = batch_bodies(tables, 1_000)
     runs = {
         "in-process predictor": lambda: in_process(bodies, batch, args.rate, args.batches),
@@ -216,8 +220,8 @@ def main() -> None:
     base = results["in-process predictor"][1]
     mlflow_rps = results["`mlflow models serve`"][1]
     print(
-        f"\nSingle shipment with 10 scans: {len(bodies)} requests at {args.rate:g}/s, one at a "
-        f"time; batches: {args.batches} x 1,000 rows.\n"
+        f"\nSingle shipment with 10 scans: {len(bodies)} requests ({len(parcels)} parcels) at "
+        f"{args.rate:g}/s, one at a time; batches: {args.batches} x 1,000 rows.\n"
     )
     print(
         "| path | single p50 ms | single p90 ms | single p99 ms | batch rows/s | "

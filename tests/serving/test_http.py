@@ -72,6 +72,23 @@ def test_predict_over_http(server, body):
     assert first["reasons"][0]["text"] and first["reasons"][0]["code"]
 
 
+def test_batches_and_single_parcels_get_the_same_answers(server, body):
+    # Small requests are scored on the event loop, batches on a worker thread
+    # (serving/service.py): both paths must answer alike.
+    from serving.service import INLINE_SHIPMENTS
+
+    client, _ = server
+    rows = body(INLINE_SHIPMENTS + 24)
+    batch = client.post("/predict", json={"shipments": rows})
+    assert batch.status_code == 200, batch.text
+    by_id = {p["shipment_id"]: p for p in batch.json()["predictions"]}
+    assert list(by_id) == [r["shipment_id"] for r in rows]
+    for row in rows[:3]:
+        single = client.post("/predict", json={"shipments": [row]})
+        assert single.status_code == 200, single.text
+        assert single.json()["predictions"] == [by_id[row["shipment_id"]]]
+
+
 def test_bad_requests_get_4xx_naming_the_problem(server, body):
     client, _ = server
     broken = client.post(
