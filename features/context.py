@@ -28,7 +28,7 @@ from features.families import REGISTERED
 from features.history import HISTORY_DAYS
 from features.progress import GAP_DAYS
 from features.series import DAY, HOUR, Context, DailySeries, HubLoad
-from features.snapshots import US_PER_S, seconds
+from features.snapshots import US_PER_S, by_parcel_and_time, seconds
 
 __all__ = [
     "LOOKBACK_DAYS",
@@ -264,7 +264,7 @@ def _hub_load(
             capacity,
             {k: np.zeros((len(locations), 1)) for k in ("in", "out", "dwell", "dwell_n")},
         )
-    ev = events.sort_values(["shipment_id", "event_time"], kind="stable")
+    ev = by_parcel_and_time(events)
     t = seconds(ev["event_time"])
     first, last = hours
     n_hours = max(last - first + 1, 1)

@@ -12,7 +12,15 @@ import pandas as pd
 from contract.tables import Tables
 from features.family import DONE, EVENTS, STATIC, Family, feature
 from features.series import DAY, HOUR, Context, DailySeries, sorted_keys, windowed
-from features.snapshots import Columns, Snapshots, map_values, pick, positions_of, seconds
+from features.snapshots import (
+    Columns,
+    Snapshots,
+    by_parcel_and_time,
+    map_values,
+    pick,
+    positions_of,
+    seconds,
+)
 
 NAME = "progress"
 GAP_BIN_H, GAP_BINS = 1, 120  # scan-gap histogram: 1 h bins up to 120 h
@@ -124,7 +132,7 @@ def gap_history(
     shipments: pd.DataFrame, events: pd.DataFrame, days: tuple[int, int]
 ) -> DailySeries:
     """Histogram of hours from each scan type to the parcel's next scan, by day the gap closed."""
-    ev = events.sort_values(["shipment_id", "event_time"], kind="stable")
+    ev = by_parcel_and_time(events)
     same = ev["shipment_id"].to_numpy()[1:] == ev["shipment_id"].to_numpy()[:-1]
     t = seconds(ev["event_time"])
     kind = ev["event_type"].astype("str").to_numpy()[:-1][same]

@@ -1,0 +1,36 @@
+"""Scans put in (parcel, time) order by codes give what a stable sort of the texts gives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from contract.schema import TIMESTAMP_DTYPE
+from features.snapshots import by_parcel_and_time
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_order_equals_a_stable_sort_on_both_columns(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 3000))
+    ids = rng.choice(["KR1", "KR10", "KR2", "BR-7", "kr1", "KR1 "], n).astype(object)
+    ids[rng.random(n) < 0.05] = None
+    times = pd.Timestamp("2025-11-01", tz="UTC") + pd.to_timedelta(
+        rng.integers(0, 50, n), unit="h"
+    )  # ties within a parcel are common
+    events = pd.DataFrame(
+        {
+            "shipment_id": pd.array(ids, dtype="str"),
+            "event_time": pd.Series(times).astype(TIMESTAMP_DTYPE),
+            "row": np.arange(n),
+        },
+        index=rng.permutation(n) + 100,
+    )
+    events.loc[events.index[rng.random(n) < 0.05], "event_time"] = pd.NaT
+    want = events.sort_values(["shipment_id", "event_time"], kind="stable")
+    got = by_parcel_and_time(events)
+    assert got["row"].tolist() == want["row"].tolist()
+    assert got.index.equals(want.index)
