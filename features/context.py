@@ -28,7 +28,7 @@ from features.families import REGISTERED
 from features.history import HISTORY_DAYS
 from features.progress import GAP_DAYS
 from features.series import DAY, HOUR, Context, DailySeries, HubLoad
-from features.snapshots import US_PER_S, by_parcel_and_time, seconds
+from features.snapshots import US_PER_S, by_parcel_and_time, positions_in, seconds, texts_of
 
 __all__ = [
     "LOOKBACK_DAYS",
@@ -268,8 +268,8 @@ def _hub_load(
     t = seconds(ev["event_time"])
     first, last = hours
     n_hours = max(last - first + 1, 1)
-    loc = locations.get_indexer(ev["location_id"].astype("str"))
-    kind = ev["event_type"].astype("str").to_numpy()
+    loc = positions_in(ev["location_id"], locations)
+    kind = texts_of(ev["event_type"])
     is_in, is_out = np.isin(kind, IN_EVENTS), np.isin(kind, OUT_EVENTS)
     # Dwell of an out-scan: time since the parcel's latest in-scan.
     codes = pd.factorize(ev["shipment_id"])[0]

@@ -18,8 +18,10 @@ from features.snapshots import (
     by_parcel_and_time,
     map_values,
     pick,
+    positions_in,
     positions_of,
     seconds,
+    texts_of,
 )
 
 NAME = "progress"
@@ -133,16 +135,17 @@ def gap_history(
 ) -> DailySeries:
     """Histogram of hours from each scan type to the parcel's next scan, by day the gap closed."""
     ev = by_parcel_and_time(events)
-    same = ev["shipment_id"].to_numpy()[1:] == ev["shipment_id"].to_numpy()[:-1]
+    parcel = pd.factorize(ev["shipment_id"])[0]
+    same = (parcel[1:] == parcel[:-1]) & (parcel[1:] >= 0)
     t = seconds(ev["event_time"])
-    kind = ev["event_type"].astype("str").to_numpy()[:-1][same]
+    kind = texts_of(ev["event_type"])[:-1][same]
     gap_h = ((t[1:] - t[:-1]) / HOUR)[same]
     closed_day = np.floor(t[1:][same] / DAY).astype(np.int64)
     keys = sorted_keys(kind) if len(kind) else pd.Index(["CREATED"])
     bins = np.clip(gap_h // GAP_BIN_H, 0, GAP_BINS - 1).astype(np.int64)
     sums = windowed(
         closed_day,
-        keys.get_indexer(kind),
+        positions_in(ev["event_type"], keys)[:-1][same],
         len(keys),
         days,
         GAP_DAYS,

@@ -65,6 +65,29 @@ def seconds(times: pd.Series) -> np.ndarray:
     return np.where(np.isnat(stamps), np.nan, stamps.view("int64") / US_PER_S)
 
 
+def texts_of(column: pd.Series) -> np.ndarray:
+    """A text column as an object array, NaN where missing: `astype("str").to_numpy()`.
+
+    A categorical column is read through its codes: turning 1.5M categorical scans into
+    Arrow text and back into Python strings took a third of a second per column.
+    """
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        names = np.append(column.cat.categories.astype("str").to_numpy(dtype=object), np.nan)
+        return names[column.cat.codes.to_numpy()]  # code -1 (missing) takes the NaN
+    return column.astype("str").to_numpy(dtype=object)
+
+
+def positions_in(column: pd.Series, index: pd.Index) -> np.ndarray:
+    """`index.get_indexer(texts_of(column))`: each value's position in `index`, -1 if absent.
+
+    A categorical column looks up each category once instead of every row.
+    """
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        found = np.append(index.get_indexer(column.cat.categories.astype("str")), -1)
+        return found[column.cat.codes.to_numpy()]
+    return index.get_indexer(texts_of(column))
+
+
 def by_parcel_and_time(events: pd.DataFrame) -> pd.DataFrame:
     """Scans in (shipment_id, event_time) order, ties kept in place, missing values last.
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from contract.schema import TIMESTAMP_DTYPE
-from features.snapshots import by_parcel_and_time
+from features.snapshots import by_parcel_and_time, positions_in, texts_of
 
 pytestmark = pytest.mark.unit
 
@@ -34,3 +34,16 @@ def test_order_equals_a_stable_sort_on_both_columns(seed: int) -> None:
     got = by_parcel_and_time(events)
     assert got["row"].tolist() == want["row"].tolist()
     assert got.index.equals(want.index)
+
+
+@pytest.mark.parametrize("categorical", [True, False])
+def test_texts_and_positions_read_through_categories_as_through_text(categorical: bool) -> None:
+    rng = np.random.default_rng(5)
+    values = rng.choice(["HUB_IN", "TERM-JEJU", "서울", "unseen", None], 500).astype(object)
+    column = pd.Series(values, dtype="category" if categorical else "str")
+    index = pd.Index(["서울", "HUB_IN", "TERM-JEJU", "elsewhere"])
+    want = column.astype("str").to_numpy()
+    got = texts_of(column)
+    assert got.dtype == object
+    assert [None if v != v else v for v in got] == [None if v != v else v for v in want]
+    assert positions_in(column, index).tolist() == index.get_indexer(want).tolist()
