@@ -23,7 +23,7 @@ from features.build import build_features
 from sources.synthetic import read_hidden_causes
 from training.config import CHAMPION, REGISTERED_MODEL, TrackingConfig
 from training.dataset import labels, sample_snapshots
-from training.reasons import agreement
+from training.reasons import CAUSE_REASONS, agreement
 from training.tracking import load_predictor
 
 DATA = Path("data/simulated")
@@ -105,6 +105,29 @@ def main() -> None:
     print(f"| hidden causes, what-if (late and flagged: {late_flagged.sum():,}) | "
           f"{agreement(what_if, per_row):.3f} |")  # fmt: skip
     print(f"| hidden causes, TreeSHAP (same rows) | {agreement(with_shap, per_row):.3f} |")
+    _misses(what_if, per_row, snaps.loc[late_flagged, "stage"].to_numpy())
+
+
+def _misses(reasons: pd.DataFrame, causes: pd.Series, stages: np.ndarray) -> None:
+    """The late and flagged rows whose top two reasons name none of their hidden causes."""
+    rows = []
+    firsts, seconds = reasons["reason_1"].tolist(), reasons["reason_2"].tolist()
+    for i, found in enumerate(causes):
+        if not isinstance(found, set) or not found:
+            continue
+        named = set().union(*(CAUSE_REASONS.get(c, set()) for c in found))
+        if named.isdisjoint({firsts[i], seconds[i]}):
+            rows.append(("+".join(sorted(found)), firsts[i], stages[i]))
+    if not rows:
+        return
+    misses = pd.DataFrame(rows, columns=["causes", "reason", "stage"])
+    print(f"\nNot named ({len(misses):,} rows), by hidden causes: top reason given, stage then")
+    print("\n| hidden causes | rows | top reason given (most often) | stage (most often) |")
+    print("|---|---:|---|---|")
+    for cause, group in sorted(misses.groupby("causes"), key=lambda g: -len(g[1]))[:8]:
+        reason = group["reason"].value_counts().index[0]
+        stage = group["stage"].value_counts().index[0]
+        print(f"| {cause} | {len(group):,} | {reason} | {stage} |")
 
 
 if __name__ == "__main__":
