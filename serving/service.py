@@ -7,7 +7,6 @@ keeps its own /healthz, /readyz, /livez and /metrics; the OpenAPI page is at / (
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import functools
 import gc
@@ -105,7 +104,6 @@ web.mount(ASSETS_ROUTE, StaticFiles(directory=ASSETS), name="swagger-ui")
 web.mount("/static", StaticFiles(directory=STATIC), name="pages")
 # Pages show live data: a browser must not show a stale copy after a pass.
 NO_STORE = {"cache-control": "no-store"}
-INLINE_SHIPMENTS = 16  # /predict requests this small are scored on the event loop
 
 
 @web.get("/", include_in_schema=False)
@@ -344,16 +342,8 @@ class Stallguard:
         return self.monitor.summary(*bounds).out()
 
     @bentoml.api(route="/predict", input_spec=PredictRequest)
-    async def predict(self, shipments: list[ShipmentIn], lang: Lang = "en") -> PredictResponse:
+    def predict(self, shipments: list[ShipmentIn], lang: Lang = "en") -> PredictResponse:
         """Risk, P10/P50/P90 ETA and top reasons for each shipment, in request order."""
-        # A few parcels are answered on the event loop: handing them to a worker thread and
-        # back cost more than scoring them on an idle machine (docs/benchmarks.md, Serving).
-        # A batch goes to a thread, so the loop keeps serving lookups meanwhile.
-        if len(shipments) <= INLINE_SHIPMENTS:
-            return self._predict(shipments, lang)
-        return await asyncio.to_thread(self._predict, shipments, lang)
-
-    def _predict(self, shipments: list[ShipmentIn], lang: Lang) -> PredictResponse:
         frame = self._score(shipments)
         counters().predictions.labels(endpoint="/predict").inc(len(frame))
         label = self.model.label

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pandas as pd
 import pytest
 
@@ -29,16 +27,11 @@ def shipments(rows):
     return [ShipmentIn.model_validate(r) for r in rows]
 
 
-def predict(service, *args, **kwargs):
-    """`POST /predict` in process (an async API: small requests run on the event loop)."""
-    return asyncio.run(service.predict(*args, **kwargs))
-
-
 def test_predict_answers_each_shipment_like_the_predictor(service, body, small_data, trained):
     from serving.inference import to_tables
 
     rows = body(20)
-    answer = predict(service, shipments(rows), lang="ko")
+    answer = service.predict(shipments(rows), lang="ko")
     assert [p.shipment_id for p in answer.predictions] == [r["shipment_id"] for r in rows]
     assert answer.model_version == "stallguard/1"
     tables, snaps = to_tables(shipments(rows), pd.Timestamp.now(tz="UTC"))
@@ -59,20 +52,20 @@ def test_batch_limit_and_contract_errors_name_the_problem(service, body):
     from serving.service import BadInput, BatchTooLarge
 
     with pytest.raises(BatchTooLarge, match=r"301 shipments.*limit is 300"):
-        predict(service, shipments((body(100) * 4)[:301]))  # the size is checked first
+        service.predict(shipments((body(100) * 4)[:301]))  # the size is checked first
     rows = body(3)
     rows[2]["shipment_id"] = rows[0]["shipment_id"]
     with pytest.raises(BadInput, match="appears more than once"):
-        predict(service, shipments(rows))
+        service.predict(shipments(rows))
     with pytest.raises(BadInput, match="no shipments"):
-        predict(service, [])
+        service.predict([])
 
 
 def test_unknown_categories_are_normal_input(service, body):
     rows = body(2)
     rows[0].update(service_level="DRONE", carrier="NEW_CARRIER", dest_region="Atlantis")
     rows[1].update(dest_lat=None, dest_lon=None, dest_postcode=None, recipient_phone=None)
-    answer = predict(service, shipments(rows))
+    answer = service.predict(shipments(rows))
     assert all(0.0 <= p.risk <= 1.0 for p in answer.predictions)
 
 
