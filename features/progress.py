@@ -13,6 +13,7 @@ from contract.tables import Tables
 from features.family import DONE, EVENTS, STATIC, Family, feature
 from features.series import DAY, HOUR, Context, DailySeries, sorted_keys, windowed
 from features.snapshots import (
+    SMALL_BATCH,
     Columns,
     Snapshots,
     by_parcel_and_time,
@@ -45,11 +46,14 @@ def _ordered_events(events: pd.DataFrame, ids: np.ndarray) -> dict[str, np.ndarr
 
     A sentinel row (code -1) comes first, so parcels without scans look up safely.
     """
-    code = positions_of(events["shipment_id"].to_numpy(dtype=object), ids)
+    if len(events) <= SMALL_BATCH:  # a request's scans: plain dict lookups
+        code = positions_of(events["shipment_id"].to_numpy(dtype=object), ids)
+    else:
+        code = positions_in(events["shipment_id"], pd.Index(ids))
     t = seconds(events["event_time"])
     keep = (code >= 0) & ~np.isnan(t)
-    kind = events["event_type"].to_numpy(dtype=object)[keep]
-    location = events["location_id"].to_numpy(dtype=object)[keep]
+    kind = texts_of(events["event_type"])[keep]
+    location = texts_of(events["location_id"])[keep]
     code, t = np.concatenate([[-1], code[keep]]), np.concatenate([[0.0], t[keep]])
     kind = np.concatenate([["NONE"], kind]).astype(object)
     location = np.concatenate([[None], location]).astype(object)

@@ -36,10 +36,13 @@ def test_order_equals_a_stable_sort_on_both_columns(seed: int) -> None:
     assert got.index.equals(want.index)
 
 
+@pytest.mark.parametrize("rows", [7, 500])  # a request's few scans, a pass's many
 @pytest.mark.parametrize("categorical", [True, False])
-def test_texts_and_positions_read_through_categories_as_through_text(categorical: bool) -> None:
-    rng = np.random.default_rng(5)
-    values = rng.choice(["HUB_IN", "TERM-JEJU", "서울", "unseen", None], 500).astype(object)
+def test_texts_and_positions_read_through_categories_as_through_text(
+    categorical: bool, rows: int
+) -> None:
+    rng = np.random.default_rng(rows)
+    values = rng.choice(["HUB_IN", "TERM-JEJU", "서울", "unseen", None], rows).astype(object)
     column = pd.Series(values, dtype="category" if categorical else "str")
     index = pd.Index(["서울", "HUB_IN", "TERM-JEJU", "elsewhere"])
     want = column.astype("str").to_numpy()
