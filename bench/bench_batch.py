@@ -23,7 +23,7 @@ from features.build import build_features
 from sources.synthetic import read_hidden_causes
 from training.config import CHAMPION, REGISTERED_MODEL, TrackingConfig
 from training.dataset import labels, sample_snapshots
-from training.reasons import CAUSE_REASONS, agreement
+from training.reasons import agreement, naming
 from training.tracking import load_predictor
 
 DATA = Path("data/simulated")
@@ -115,8 +115,7 @@ def _misses(reasons: pd.DataFrame, causes: pd.Series, stages: np.ndarray) -> Non
     for i, found in enumerate(causes):
         if not isinstance(found, set) or not found:
             continue
-        named = set().union(*(CAUSE_REASONS.get(c, set()) for c in found))
-        if named.isdisjoint({firsts[i], seconds[i]}):
+        if naming(found).isdisjoint({firsts[i], seconds[i]}):
             rows.append(("+".join(sorted(found)), firsts[i], stages[i]))
     if not rows:
         return

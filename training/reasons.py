@@ -7,6 +7,7 @@ for a more specific reason), and the reasons that push the risk up most are repo
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -162,6 +163,11 @@ def top_of(
     return out if as_dict else pd.DataFrame(out)
 
 
+def naming(causes: Iterable[str]) -> set[str]:
+    """The reason codes that name any of these hidden causes (`CAUSE_REASONS`)."""
+    return set().union(*(CAUSE_REASONS.get(c, set()) for c in causes))
+
+
 def agreement(reasons: pd.DataFrame, causes: pd.Series, top: int = 2) -> float:
     """Share of rows whose top reasons name one of their hidden causes.
 
@@ -175,6 +181,5 @@ def agreement(reasons: pd.DataFrame, causes: pd.Series, top: int = 2) -> float:
     for row, cause_set in enumerate(causes):
         if not isinstance(cause_set, (set, frozenset)) or not cause_set:
             continue
-        allowed = set().union(*(CAUSE_REASONS.get(c, set()) for c in cause_set))
-        hits.append(not allowed.isdisjoint(named[row]))
+        hits.append(not naming(cause_set).isdisjoint(named[row]))
     return float(np.mean(hits)) if hits else float("nan")
