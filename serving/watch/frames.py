@@ -114,6 +114,24 @@ def among(values: pd.Series, allowed: pd.Series) -> np.ndarray:
     return np.asarray(found.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
+def last_scans(events: pd.DataFrame) -> pd.DataFrame:
+    """Each parcel's latest scan, indexed by shipment id (scans without an id left out).
+
+    What a stable sort by time and `groupby("shipment_id").tail(1)` give (of scans at the
+    same time the later row; a scan without a time counts as the latest) without reordering
+    the pass's million-odd scans: about half the time.
+    """
+    codes = pd.factorize(events["shipment_id"])[0]
+    stamps = events["event_time"].to_numpy(dtype="datetime64[us]")
+    ticks = np.where(np.isnat(stamps), np.iinfo(np.int64).max, stamps.view("int64"))
+    order = np.lexsort((ticks, codes))  # stable: scans at the same time keep their rows' order
+    parcel = codes[order]
+    last = np.ones(len(order), dtype=bool)
+    last[:-1] = parcel[1:] != parcel[:-1]
+    ends = order[last & (parcel >= 0)]
+    return events.take(np.sort(ends)).set_index("shipment_id")
+
+
 def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     """Categories as `conform` makes them for these rows alone: used ones, sorted."""
     out = frame.reset_index(drop=True)

@@ -32,6 +32,7 @@ from features.context import Context
 from features.family import Columns
 from serving.alerts import AlertPolicy, AlertStore, Renderer
 from serving.watch.context_keeper import ContextKeeper
+from serving.watch.frames import last_scans
 from serving.watch.mirror import StoreMirror
 from serving.watch.store import StateStore
 from training.predictor import Predictor
@@ -179,9 +180,7 @@ class Watcher:
         if scores.empty:
             self.store.record_pass(when, 0, 0, 0, self.label)
             return PassResult(when, 0, 0, 0, clock.laps)
-        events = tables.scan_events.sort_values("event_time", kind="stable")
-        last = events.groupby("shipment_id", observed=True, sort=False).tail(1)
-        self.store.write_predictions(scores, when, self.label, last.set_index("shipment_id"))
+        self.store.write_predictions(scores, when, self.label, last_scans(tables.scan_events))
         clock.lap("write")
         emitted = self.alerts.decide_pass(scores, self.label, self.policy, when, self.renderer)
         at_risk = int(scores["at_risk"].sum())

@@ -1,4 +1,4 @@
-"""Scans put in (parcel, time) order by codes give what a stable sort of the texts gives."""
+"""Scans in (parcel, time) order by codes: what a stable sort of the texts gives."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 
 from contract.schema import TIMESTAMP_DTYPE
 from features.snapshots import by_parcel_and_time, positions_in, texts_of
+from serving.watch.frames import last_scans
 
 pytestmark = pytest.mark.unit
 
@@ -50,3 +51,29 @@ def test_texts_and_positions_read_through_categories_as_through_text(
     assert got.dtype == object
     assert [None if v != v else v for v in got] == [None if v != v else v for v in want]
     assert positions_in(column, index).tolist() == index.get_indexer(want).tolist()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_last_scans_are_what_a_stable_time_sort_and_tail_give(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 3000))
+    ids = rng.choice(["KR1", "KR10", "KR2", "BR-7", "kr1", "KR1 "], n).astype(object)
+    ids[rng.random(n) < 0.05] = None
+    times = pd.Timestamp("2025-11-01", tz="UTC") + pd.to_timedelta(
+        rng.integers(0, 50, n), unit="h"
+    )  # ties within a parcel are common
+    events = pd.DataFrame(
+        {
+            "shipment_id": pd.array(ids, dtype="str"),
+            "event_time": pd.Series(times).astype(TIMESTAMP_DTYPE),
+            "event_type": pd.Categorical(rng.choice(["HUB_IN", "HUB_OUT", "DELIVERED"], n)),
+            "row": np.arange(n),
+        },
+        index=rng.permutation(n) + 100,
+    )
+    events.loc[events.index[rng.random(n) < 0.05], "event_time"] = pd.NaT
+    ordered = events.sort_values("event_time", kind="stable")
+    want = ordered.groupby("shipment_id", observed=True, sort=False).tail(1)
+    want = want.set_index("shipment_id").sort_index()
+    got = last_scans(events).sort_index()
+    pd.testing.assert_frame_equal(got, want)
