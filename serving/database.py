@@ -170,12 +170,21 @@ def _sqlite_values(kind: sa.types.TypeEngine[Any], values: ColumnValues) -> list
             stamps = values.astype("datetime64[us]")
         else:
             stamps = pd.to_datetime(pd.Series(values, dtype=object)).to_numpy("datetime64[us]")
-        # numpy writes "2025-11-08T03:00:00.000000" in C; SQLAlchemy's form has a space.
-        text = np.char.replace(np.datetime_as_string(stamps, unit="us"), "T", " ").tolist()
-        return [None if missing else v for v, missing in zip(text, np.isnat(stamps), strict=True)]
+        missing = np.isnat(stamps)
+        if len(stamps) and not missing[0] and (stamps == stamps[0]).all():  # a pass's as_of
+            return [_sqlite_time(stamps[:1])[0]] * len(stamps)
+        out: list[Any] = _sqlite_time(stamps)
+        for i in np.flatnonzero(missing).tolist():
+            out[i] = None
+        return out
     if isinstance(kind, sa.Boolean):
         return [None if v is None else int(bool(v)) for v in values]
     return _plain(values)
+
+
+def _sqlite_time(stamps: np.ndarray) -> list[str]:
+    # numpy writes "2025-11-08T03:00:00.000000" in C; SQLAlchemy's form has a space.
+    return [t.replace("T", " ") for t in np.datetime_as_string(stamps, unit="us").tolist()]
 
 
 def _plain(values: ColumnValues) -> list[Any]:
