@@ -180,7 +180,8 @@ def _per_shipment(snap: Snapshots, derived: pd.DataFrame) -> Columns:
     """Address columns once per shipment (snapshots repeat shipments), spread back.
 
     From the text when there is any; from `derived` (stored address_quality rows) for a
-    shipment that has a row there and neither address nor phone.
+    shipment that has a row there and neither address nor phone. Only the others are
+    parsed: in a store without the text that is nearly none of a pass's parcels.
     """
     codes, _ = pd.factorize(snap.position)
     first = np.unique(codes, return_index=True)[1]
@@ -188,15 +189,22 @@ def _per_shipment(snap: Snapshots, derived: pd.DataFrame) -> Columns:
         np.asarray(snap.column(f), dtype=object)[first]
         for f in ("dest_address", "dest_postcode", "recipient_phone")
     ]
-    per_shipment = address_columns(*texts)
+    use = np.zeros(len(first), dtype=bool)
+    kept = pd.DataFrame()
     if len(derived):
         ids = np.asarray(snap.column("shipment_id"), dtype=object)[first]
-        stored = derived.drop_duplicates("shipment_id").set_index("shipment_id").reindex(ids)
+        kept = derived.drop_duplicates("shipment_id").set_index("shipment_id").reindex(ids)
         no_text = pd.isna(texts[0]) & pd.isna(texts[2])
-        use = no_text & stored[list(ADDRESS_FEATURES)].notna().any(axis=1).to_numpy()
-        for name in ADDRESS_FEATURES:
-            kept = stored[name].to_numpy(dtype=float)
-            per_shipment[name] = np.where(use, kept, per_shipment[name])
+        use = no_text & kept[list(ADDRESS_FEATURES)].notna().any(axis=1).to_numpy()
+    parse = np.flatnonzero(~use)
+    parsed = address_columns(*(t[parse] for t in texts))
+    per_shipment = {}
+    for name in ADDRESS_FEATURES:
+        values = np.full(len(first), np.nan)
+        values[parse] = parsed[name]
+        if use.any():
+            values[use] = kept[name].to_numpy(dtype=float)[use]
+        per_shipment[name] = values
     return {name: values[codes] for name, values in per_shipment.items()}
 
 
