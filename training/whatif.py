@@ -83,8 +83,13 @@ def what_if_effects(
 ) -> np.ndarray:
     """Each reason's weight per row, in log-odds (see the module's docstring).
 
+    A typical parcel with one reason's values from the parcel depends on those values only,
+    and parcels scored together share them often (the same day's calendar, a region's
+    weather, a lane's history): each distinct set is scored once.
+
     Args:
-        raw: The risk booster's raw score (log-odds) of a float matrix.
+        raw: The risk booster's raw score (log-odds) of a float matrix, row by row (a row's
+            score does not depend on the rows scored with it).
         rows: LightGBM's float matrix of the rows to explain, (n, features).
         typical: The typical row in the same encoding, (features,).
         groups: Column indices of each reason, in reason order.
@@ -102,15 +107,31 @@ def what_if_effects(
     for start in range(0, n, step):
         chunk = rows[start : start + step]
         size = len(chunk)
-        # k copies with one reason made typical, then k typical rows with only that reason.
-        stacked = np.empty((2 * k, size, rows.shape[1]))
-        stacked[:k] = chunk
-        stacked[k:] = typical
-        for r, columns in enumerate(groups):
-            stacked[r][:, columns] = typical[columns]
-            stacked[k + r][:, columns] = chunk[:, columns]
-        scores = raw(stacked.reshape(-1, rows.shape[1])).reshape(2 * k, size)
-        made_typical = base[start : start + size][None] - scores[:k]
-        alone = scores[k:] - floor
-        out[start : start + size] = ((made_typical + alone) / 2).T
+        # k copies with one reason made typical, then for each reason the typical row with
+        # each distinct set of that reason's values.
+        alone = [_distinct(chunk[:, columns]) for columns in groups]
+        stacked = np.empty((k * size + sum(len(d) for d, _ in alone), rows.shape[1]))
+        stacked[: k * size] = np.tile(chunk, (k, 1))
+        stacked[k * size :] = typical
+        at = k * size
+        for r, (columns, (values, _)) in enumerate(zip(groups, alone, strict=True)):
+            stacked[r * size : (r + 1) * size, columns] = typical[columns]
+            stacked[at : at + len(values), columns] = values
+            at += len(values)
+        scores = raw(stacked)
+        made_typical = base[start : start + size][None] - scores[: k * size].reshape(k, size)
+        at = k * size
+        for r, (values, which) in enumerate(alone):
+            rise = scores[at : at + len(values)][which] - floor
+            out[start : start + size, r] = (made_typical[r] + rise) / 2
+            at += len(values)
     return out
+
+
+def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of `values` (equal bit for bit) and, per row, which one it is."""
+    packed = np.ascontiguousarray(values).view(
+        np.dtype((np.void, values.itemsize * values.shape[1]))
+    )
+    _, first, which = np.unique(packed.ravel(), return_index=True, return_inverse=True)
+    return values[first], which.ravel()

@@ -65,3 +65,29 @@ def test_effects_are_the_same_in_one_batch_or_many(monkeypatch):
         what_if_effects(Trees(booster).raw, x[:500], np.zeros(3), groups), whole
     )
     assert what_if_effects(Trees(booster).raw, x[:0], np.zeros(3), groups).shape == (0, 3)
+
+
+def test_effects_equal_the_two_what_ifs_of_every_row_when_rows_share_values():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(3_000, 5))
+    y = (x[:, 0] + x[:, 1] * x[:, 3] + rng.normal(size=len(x))) > 0
+    params = {"objective": "binary", "num_leaves": 15, "verbose": -1, "num_threads": 1}
+    booster = lgb.train(params, lgb.Dataset(x, y.astype(float)), num_boost_round=40)
+    raw = Trees(booster).raw
+    rows = x[:400].copy()
+    # Reasons whose values repeat across parcels (a day's calendar, a region's weather),
+    # missing values among them, and a zero of either sign (equal, not the same bits).
+    rows[:, 1] = rng.choice([-1.0, 0.5, np.nan], len(rows))
+    rows[:, 2] = rng.choice([0.0, -0.0, 2.0], len(rows))
+    rows[:, 4] = 1.25
+    typical = np.array([0.0, 0.5, 0.0, np.nan, 1.0])
+    groups = [np.array([0]), np.array([1, 2]), np.array([3, 4])]
+    base = raw(rows)
+    floor = raw(typical[None])[0]
+    want = np.zeros((len(rows), len(groups)))
+    for r, columns in enumerate(groups):
+        made_typical, alone = rows.copy(), np.tile(typical, (len(rows), 1))
+        made_typical[:, columns] = typical[columns]
+        alone[:, columns] = rows[:, columns]
+        want[:, r] = ((base - raw(made_typical)) + (raw(alone) - floor)) / 2
+    np.testing.assert_array_equal(what_if_effects(raw, rows, typical, groups), want)
