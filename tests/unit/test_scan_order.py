@@ -13,8 +13,8 @@ from serving.watch.frames import last_scans
 pytestmark = pytest.mark.unit
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_order_equals_a_stable_sort_on_both_columns(seed: int) -> None:
+def _random_scans(seed: int) -> pd.DataFrame:
+    """Scans of a few look-alike ids, ties in time, missing ids and times, a shuffled index."""
     rng = np.random.default_rng(seed)
     n = int(rng.integers(1, 3000))
     ids = rng.choice(["KR1", "KR10", "KR2", "BR-7", "kr1", "KR1 "], n).astype(object)
@@ -26,11 +26,18 @@ def test_order_equals_a_stable_sort_on_both_columns(seed: int) -> None:
         {
             "shipment_id": pd.array(ids, dtype="str"),
             "event_time": pd.Series(times).astype(TIMESTAMP_DTYPE),
+            "event_type": pd.Categorical(rng.choice(["HUB_IN", "HUB_OUT", "DELIVERED"], n)),
             "row": np.arange(n),
         },
         index=rng.permutation(n) + 100,
     )
     events.loc[events.index[rng.random(n) < 0.05], "event_time"] = pd.NaT
+    return events
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_order_equals_a_stable_sort_on_both_columns(seed: int) -> None:
+    events = _random_scans(seed)
     want = events.sort_values(["shipment_id", "event_time"], kind="stable")
     got = by_parcel_and_time(events)
     assert got["row"].tolist() == want["row"].tolist()
@@ -55,25 +62,10 @@ def test_texts_and_positions_read_through_categories_as_through_text(
 
 @pytest.mark.parametrize("seed", range(4))
 def test_last_scans_are_what_a_stable_time_sort_and_tail_give(seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    n = int(rng.integers(0, 3000))
-    ids = rng.choice(["KR1", "KR10", "KR2", "BR-7", "kr1", "KR1 "], n).astype(object)
-    ids[rng.random(n) < 0.05] = None
-    times = pd.Timestamp("2025-11-01", tz="UTC") + pd.to_timedelta(
-        rng.integers(0, 50, n), unit="h"
-    )  # ties within a parcel are common
-    events = pd.DataFrame(
-        {
-            "shipment_id": pd.array(ids, dtype="str"),
-            "event_time": pd.Series(times).astype(TIMESTAMP_DTYPE),
-            "event_type": pd.Categorical(rng.choice(["HUB_IN", "HUB_OUT", "DELIVERED"], n)),
-            "row": np.arange(n),
-        },
-        index=rng.permutation(n) + 100,
-    )
-    events.loc[events.index[rng.random(n) < 0.05], "event_time"] = pd.NaT
+    events = _random_scans(seed)
     ordered = events.sort_values("event_time", kind="stable")
     want = ordered.groupby("shipment_id", observed=True, sort=False).tail(1)
     want = want.set_index("shipment_id").sort_index()
     got = last_scans(events).sort_index()
     pd.testing.assert_frame_equal(got, want)
+    assert last_scans(events.iloc[:0]).empty
