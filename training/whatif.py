@@ -111,11 +111,12 @@ def what_if_effects(
         # each distinct set of that reason's values.
         alone = [_distinct(chunk[:, columns]) for columns in groups]
         stacked = np.empty((k * size + sum(len(d) for d, _ in alone), rows.shape[1]))
-        stacked[: k * size] = np.tile(chunk, (k, 1))
         stacked[k * size :] = typical
         at = k * size
         for r, (columns, (values, _)) in enumerate(zip(groups, alone, strict=True)):
-            stacked[r * size : (r + 1) * size, columns] = typical[columns]
+            made = stacked[r * size : (r + 1) * size]
+            made[:] = chunk
+            made[:, columns] = typical[columns]
             stacked[at : at + len(values), columns] = values
             at += len(values)
         scores = raw(stacked)
