@@ -131,6 +131,8 @@ def what_if_effects(
 
 def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct rows of `values` (equal bit for bit) and, per row, which one it is."""
+    if len(values) < 2:  # one parcel's request: nothing to share
+        return values, np.arange(len(values))
     packed = np.ascontiguousarray(values).view(
         np.dtype((np.void, values.itemsize * values.shape[1]))
     )

@@ -91,3 +91,4 @@ def test_effects_equal_the_two_what_ifs_of_every_row_when_rows_share_values():
         alone[:, columns] = rows[:, columns]
         want[:, r] = ((base - raw(made_typical)) + (raw(alone) - floor)) / 2
     np.testing.assert_array_equal(what_if_effects(raw, rows, typical, groups), want)
+    np.testing.assert_array_equal(what_if_effects(raw, rows[:1], typical, groups), want[:1])
