@@ -23,7 +23,7 @@ from features.series import (
     value,
     windowed,
 )
-from features.snapshots import Columns, Snapshots, seconds
+from features.snapshots import Columns, Snapshots, positions_in, seconds, texts_of
 
 NAME = "history"
 HISTORY_DAYS = 28  # trailing window of lane and seller histories
@@ -133,15 +133,16 @@ def lane_history(ships: pd.DataFrame, events: pd.DataFrame, days: tuple[int, int
 def seller_history(ships: pd.DataFrame, events: pd.DataFrame, days: tuple[int, int]) -> DailySeries:
     """Pickups per seller and UTC day: count and total hours from creation to pickup."""
     picked = events[events["event_type"] == "PICKED_UP"].drop_duplicates("shipment_id")
-    # reindex, not map: map of an empty frame's times fails (a partition with no shipments).
-    by_id = ships.set_index("shipment_id")
-    created = by_id["created_at"].reindex(picked["shipment_id"].to_numpy())
-    seller = by_id["seller_id"].reindex(picked["shipment_id"].to_numpy()).astype("str")
-    handover_h = (seconds(picked["event_time"]) - seconds(created)) / HOUR
-    keys = sorted_keys(seller.to_numpy().astype(str), ["*"])
+    # Each pickup's shipment located once; position -1 (unknown, or a partition with no
+    # shipments) reads the NaN appended at the end.
+    where = positions_in(picked["shipment_id"], pd.Index(ships["shipment_id"].astype("str")))
+    created = np.append(seconds(ships["created_at"]), np.nan)[where]
+    seller = np.append(texts_of(ships["seller_id"]), np.nan)[where]
+    handover_h = (seconds(picked["event_time"]) - created) / HOUR
+    keys = sorted_keys(seller.astype(str), ["*"])
     day = np.floor(seconds(picked["event_time"]) / DAY).astype(np.int64)
     ok = ~np.isnan(handover_h)
-    col = keys.get_indexer(seller.to_numpy())
+    col = keys.get_indexer(seller)
     star = np.full(len(col), keys.get_loc("*"))
     sums = windowed(
         np.concatenate([day[ok], day[ok]]),
