@@ -140,7 +140,7 @@ def postcode_history(
     """Delivery attempts per postcode area and UTC day, and how many failed."""
     attempts = events[events["event_type"].isin(["DELIVERED", "DELIVERY_FAILED"])]
     by_id = pd.Series(postcode_area(ships["dest_postcode"]), index=ships["shipment_id"].to_numpy())
-    area = attempts["shipment_id"].map(by_id)
+    area = attempts["shipment_id"].map(by_id).fillna("?")  # a scan of an unknown parcel too
     keys = sorted_keys(area.astype("str").to_numpy(), ["*"])
     day = np.floor(seconds(attempts["event_time"]) / DAY).astype(np.int64)
     failed = (attempts["event_type"] == "DELIVERY_FAILED").to_numpy(dtype=float)

@@ -4,7 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.address import ADDRESS_FEATURES, address_columns, address_features
+from features.address import (
+    ADDRESS_FEATURES,
+    address_columns,
+    address_features,
+    postcode_history,
+)
 from sources.synthetic.addresses import AddressDefectRates, generate_addresses
 
 pytestmark = pytest.mark.unit
@@ -93,3 +98,23 @@ def test_pii_never_leaves_the_module():
     assert list(out.index) == [7]
     assert all(pd.api.types.is_float_dtype(t) for t in out.dtypes)
     assert "9876" not in out.to_string() and "테헤란로" not in out.to_string()
+
+
+def test_postcode_history_pools_attempts_of_unknown_parcels_and_postcodes_under_unknown():
+    ships = pd.DataFrame(
+        {"shipment_id": pd.array(["A", "B"], dtype="str"), "dest_postcode": ["06123", None]}
+    )
+    day = pd.Timestamp("2025-11-03T10:00Z")
+    events = pd.DataFrame(
+        {
+            "shipment_id": pd.array(["A", "B", "GONE"], dtype="str"),
+            "event_type": pd.Categorical(["DELIVERED", "DELIVERY_FAILED", "DELIVERY_FAILED"]),
+            "event_time": pd.Series([day, day, day]).astype("datetime64[us, UTC]"),
+        }
+    )
+    first = int(day.timestamp() // 86400)
+    series = postcode_history(ships, events, (first, first + 1))
+    assert list(series.keys) == ["*", "061", "?"]
+    after = series.sums["failed"][-1]  # the boundary after that day
+    assert after.tolist() == [2.0, 0.0, 2.0]
+    assert series.sums["attempts"][-1].tolist() == [3.0, 1.0, 2.0]
