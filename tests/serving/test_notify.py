@@ -296,20 +296,24 @@ def wait_until(condition: Any, timeout: float) -> bool:
 def test_two_senders_share_one_outbox_and_deliver_each_alert_once(
     store: AlertStore, db_url: str, receiver_factory, tmp_path: Path
 ) -> None:
-    keys = enqueue(store, 300)
+    assert store.counts()["delivered"] == 0  # the outbox exists before the senders open it
     rx = receiver_factory(delay=0.005)
     log = tmp_path / "senders.log"
     procs = [sender_process(db_url, rx.url, log, "--batch", "20") for _ in range(2)]
     try:
+        # Both up (stop handlers installed) before the alerts arrive: on a slow machine one
+        # could otherwise deliver them all before the other had started, and die on SIGTERM.
+        started = wait_until(lambda: log.read_text().count("delivering alerts") == 2, 120)
+        assert started, log.read_text()
+        keys = enqueue(store, 300)
         assert wait_until(lambda: store.counts()["delivered"] == 300, timeout=120), log.read_text()
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            assert proc.wait(timeout=30) == 0
+        exits = [proc.wait(timeout=30) for proc in procs]  # every one reaped, then checked
+    assert exits == [0, 0], log.read_text()
     received = rx.idempotency_keys()
     assert sorted(received) == sorted(keys)  # every alert, none twice
-    assert log.read_text().count("delivering alerts") == 2
 
 
 @pytest.mark.slow
