@@ -100,11 +100,21 @@ def by_parcel_and_time(events: pd.DataFrame) -> pd.DataFrame:
     pass's 1.5M scans: the ids are hashed to codes in id order and the codes sorted, instead
     of the texts.
     """
+    return events.take(parcel_time_order(events)[0])
+
+
+def parcel_time_order(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The positions that put scans in `by_parcel_and_time`'s order, and each scan's parcel.
+
+    Returns:
+        The positions, and per scan (in the frame's order) its parcel's code: codes ascend
+        with the ids, -1 where the id is missing.
+    """
     codes = pd.factorize(events["shipment_id"], sort=True)[0]
-    codes = np.where(codes < 0, np.iinfo(np.int64).max, codes)
     stamps = _to_us(events["event_time"]).to_numpy(dtype="datetime64[us]")
     ticks = np.where(np.isnat(stamps), np.iinfo(np.int64).max, stamps.view("int64"))
-    return events.take(np.lexsort((ticks, codes)))
+    last = np.where(codes < 0, np.iinfo(np.int64).max, codes)
+    return np.lexsort((ticks, last)), codes
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from contract.schema import (
 )
 from contract.tables import Tables, conform
 from features.context import LOOKBACK_DAYS
+from features.snapshots import parcel_time_order
 from serving.database import db_time
 from serving.watch.schema import network, scan_events, shipments, weather_daily, weather_forecast
 
@@ -119,12 +120,9 @@ def last_scans(events: pd.DataFrame) -> pd.DataFrame:
 
     What a stable sort by time and `groupby("shipment_id").tail(1)` give (of scans at the
     same time the later row; a scan without a time counts as the latest) without reordering
-    the pass's million-odd scans: about half the time.
+    the pass's million-odd scans: the last of each parcel in `by_parcel_and_time`'s order.
     """
-    codes = pd.factorize(events["shipment_id"])[0]
-    stamps = events["event_time"].to_numpy(dtype="datetime64[us]")
-    ticks = np.where(np.isnat(stamps), np.iinfo(np.int64).max, stamps.view("int64"))
-    order = np.lexsort((ticks, codes))  # stable: scans at the same time keep their rows' order
+    order, codes = parcel_time_order(events)
     parcel = codes[order]
     last = np.ones(len(order), dtype=bool)
     last[:-1] = parcel[1:] != parcel[:-1]
