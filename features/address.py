@@ -24,7 +24,7 @@ from contract.schema import ADDRESS_QUALITY_COLUMNS
 from contract.tables import Tables
 from features.family import DONE, STATIC, Family, feature
 from features.series import DAY, Context, DailySeries, lookup, sorted_keys, value, windowed
-from features.snapshots import Columns, Snapshots, seconds
+from features.snapshots import Columns, Snapshots, positions_in, seconds
 
 NAME = "address"
 POSTCODE_DAYS = 90  # failed-attempt history per postcode area needs a longer window
@@ -139,12 +139,14 @@ def postcode_history(
 ) -> DailySeries:
     """Delivery attempts per postcode area and UTC day, and how many failed."""
     attempts = events[events["event_type"].isin(["DELIVERED", "DELIVERY_FAILED"])]
-    by_id = pd.Series(postcode_area(ships["dest_postcode"]), index=ships["shipment_id"].to_numpy())
-    area = attempts["shipment_id"].map(by_id).fillna("?")  # a scan of an unknown parcel too
-    keys = sorted_keys(area.astype("str").to_numpy(), ["*"])
+    # Each attempt's shipment located as the seller history does; an unknown parcel (-1)
+    # reads the "?" appended at the end, like a missing postcode.
+    where = positions_in(attempts["shipment_id"], pd.Index(ships["shipment_id"].astype("str")))
+    area = np.append(postcode_area(ships["dest_postcode"]), "?")[where]
+    keys = sorted_keys(area, ["*"])
     day = np.floor(seconds(attempts["event_time"]) / DAY).astype(np.int64)
     failed = (attempts["event_type"] == "DELIVERY_FAILED").to_numpy(dtype=float)
-    col = keys.get_indexer(area.astype("str").to_numpy())
+    col = keys.get_indexer(area)
     star = np.full(len(col), keys.get_loc("*"))
     sums = windowed(
         np.concatenate([day, day]),
