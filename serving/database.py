@@ -67,33 +67,6 @@ def insert_rows(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -
 ColumnValues = Sequence[Any] | np.ndarray
 
 
-def insert_columns(conn: Connection, table: sa.Table, columns: dict[str, ColumnValues]) -> None:
-    """Insert rows given column by column (equal lengths; times naive UTC, None for missing).
-
-    Times may come as datetimes or as a numpy datetime64 array (NaT for missing), which is
-    formatted in C.
-
-    On SQLite the values go straight to the driver's executemany, times written as
-    SQLAlchemy writes them, a column at a time: per-row bind processing cost more than the
-    insert itself for a pass's 100k predictions. Other backends take `insert_rows`.
-    """
-    names = list(columns)
-    if not _rows_in(table, columns):
-        return
-    if conn.dialect.name != "sqlite":
-        plain = [_plain(columns[name]) for name in names]
-        rows = [dict(zip(names, values, strict=True)) for values in zip(*plain, strict=True)]
-        insert_rows(conn, table, rows)
-        return
-    prepared = [_sqlite_values(table.c[name].type, columns[name]) for name in names]
-    quoted = ", ".join(conn.dialect.identifier_preparer.quote(name) for name in names)
-    statement = (
-        f"INSERT INTO {conn.dialect.identifier_preparer.format_table(table)} ({quoted}) "
-        f"VALUES ({', '.join('?' for _ in names)})"
-    )
-    conn.exec_driver_sql(statement, list(zip(*prepared, strict=True)))
-
-
 def upsert_columns(
     conn: Connection,
     table: sa.Table,
@@ -104,8 +77,12 @@ def upsert_columns(
     """Insert rows given column by column, replacing the rows whose `key` is stored.
 
     A replaced row takes every given value except `keep`'s, which keep a stored value that is
-    not NULL. SQLite and PostgreSQL (`INSERT ... ON CONFLICT DO UPDATE`); on SQLite the values
-    go to the driver as in `insert_columns`.
+    not NULL. SQLite and PostgreSQL (`INSERT ... ON CONFLICT DO UPDATE`). Times may come as
+    datetimes or as a numpy datetime64 array (NaT for missing), which is formatted in C.
+
+    On SQLite the values go straight to the driver's executemany, times written as
+    SQLAlchemy writes them, a column at a time: per-row bind processing cost more than the
+    upsert itself for a pass's 100k predictions.
 
     Raises:
         ValueError: Columns of unequal lengths.

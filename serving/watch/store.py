@@ -37,10 +37,8 @@ from contract.tables import Tables
 from features.address import address_quality
 from serving.database import (
     IN_CHUNK,
-    ColumnValues,
     Database,
     db_time,
-    insert_columns,
     insert_rows,
     upsert_columns,
 )
@@ -89,7 +87,7 @@ def _db_times(values: pd.Series) -> list[dt.datetime | None]:
 
 
 def _stamps(values: pd.Series) -> np.ndarray:
-    """Naive UTC datetime64[us] (NaT for missing), for `insert_columns`."""
+    """Naive UTC datetime64[us] (NaT for missing), for `upsert_columns`."""
     return pd.to_datetime(values, utc=True).dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
 
 
@@ -419,16 +417,7 @@ class StateStore(Database):
             **{f"last_{c}": _texts(last[c]) for c in ("event_type", "location_id", "region")},
         }
         when = db_time(as_of)
-        reasons = reasons_json(frame)
         ids = frame["shipment_id"].tolist()
-        logged: dict[str, ColumnValues] = {
-            "shipment_id": ids,
-            "as_of": np.full(len(ids), np.datetime64(when, "us")),
-            "model_version": [label] * len(ids),
-            "risk": frame["risk"].astype(float).tolist(),
-            **{name: _stamps(frame[name]) for name in ("eta_p10", "eta_p50", "eta_p90")},
-            "reasons": reasons,
-        }
         flagged = frame["at_risk"].to_numpy(dtype=bool)
         with self._transaction() as conn:
             # One statement: a parcel's current prediction is replaced, its first flag kept.
@@ -436,7 +425,12 @@ class StateStore(Database):
                 conn,
                 predictions,
                 {
-                    **logged,
+                    "shipment_id": ids,
+                    "as_of": np.full(len(ids), np.datetime64(when, "us")),
+                    "model_version": [label] * len(ids),
+                    "risk": frame["risk"].astype(float).tolist(),
+                    **{name: _stamps(frame[name]) for name in ("eta_p10", "eta_p50", "eta_p90")},
+                    "reasons": reasons_json(frame),
                     "at_risk": flagged,
                     "first_flagged_at": np.where(
                         flagged, np.datetime64(when, "us"), np.datetime64("NaT", "us")
@@ -448,9 +442,17 @@ class StateStore(Database):
                 key=("shipment_id",),
                 keep=("first_flagged_at",),
             )
+            # The log copies the rows just made current inside the database: binding 100k
+            # rows a second time from Python cost more than the copy.
+            logged = [c.name for c in prediction_log.columns]
+            copied = (
+                sa.select(*(predictions.c[name] for name in logged))
+                .where(predictions.c.as_of == when)
+                .order_by(predictions.c.shipment_id)
+            )
             try:
                 with conn.begin_nested():
-                    insert_columns(conn, prediction_log, logged)
+                    conn.execute(prediction_log.insert().from_select(logged, copied))
             except IntegrityError:  # this pass's as_of was logged before (a re-run)
                 pass
 

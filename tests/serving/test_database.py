@@ -1,4 +1,4 @@
-"""insert_columns writes exactly what SQLAlchemy's own insert writes."""
+"""upsert_columns writes exactly what SQLAlchemy's own insert writes, and replaces by key."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from serving.database import insert_columns, insert_rows, upsert_columns
+from serving.database import insert_rows, upsert_columns
 
 
 def _table(meta: sa.MetaData, name: str) -> sa.Table:
@@ -51,7 +51,7 @@ def test_sqlite_columns_are_stored_as_sqlalchemy_stores_rows(tmp_path, times_as)
     ]  # fmt: skip
     with engine.begin() as conn:
         insert_rows(conn, by_rows, rows)
-        insert_columns(conn, by_columns, columns)
+        upsert_columns(conn, by_columns, columns, key=("id",))
         raw_rows = conn.exec_driver_sql("SELECT * FROM by_rows ORDER BY id").fetchall()
         raw_columns = conn.exec_driver_sql("SELECT * FROM by_columns ORDER BY id").fetchall()
         typed = conn.execute(sa.select(by_columns).order_by(by_columns.c.id)).fetchall()
@@ -66,7 +66,7 @@ def test_unequal_columns_are_refused(tmp_path) -> None:
     table = _table(meta, "t")
     meta.create_all(engine)
     with engine.begin() as conn, pytest.raises(ValueError, match="unequal lengths for t"):
-        insert_columns(conn, table, {"id": ["a", "b"], "score": [1.0]})
+        upsert_columns(conn, table, {"id": ["a", "b"], "score": [1.0]}, key=("id",))
 
 
 @pytest.mark.parametrize(

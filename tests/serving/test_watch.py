@@ -165,6 +165,32 @@ def test_alerts_from_a_pass_are_enqueued_once(state, small_data, trained, tmp_pa
     assert w.alerts.counts()["pending"] == first.alerts
 
 
+def test_the_log_keeps_each_pass_as_it_made_it_current(state, small_data, trained, tmp_path):
+    store, _, _ = state
+    w = watcher(store, trained, tmp_path)
+    first, later = (small_data.now - pd.Timedelta(days=4, hours=h) for h in (1, 0))
+    w.run_pass(first)
+    made = _current(store, first)
+    w.run_pass(first)  # a re-run logs nothing twice
+    w.run_pass(later)
+    log = _logged(store)
+    columns = [c for c in log.columns if c != "as_of"]
+    for as_of, current in ((first, made), (later, _current(store, later))):
+        logged = log[log["as_of"] == as_of.tz_convert("UTC").tz_localize(None)]
+        assert len(logged) == len(current) > 100
+        pd.testing.assert_frame_equal(
+            logged[columns].sort_values("shipment_id").reset_index(drop=True),
+            current[columns].sort_values("shipment_id").reset_index(drop=True),
+        )
+
+
+def _logged(store: StateStore) -> pd.DataFrame:
+    from serving.watch.schema import prediction_log
+
+    with store.engine.connect() as conn:
+        return pd.read_sql(prediction_log.select(), conn)
+
+
 def _current(store: StateStore, as_of: pd.Timestamp) -> pd.DataFrame:
     """The current predictions that pass as of `as_of` wrote."""
     from serving.watch.schema import predictions
