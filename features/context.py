@@ -264,7 +264,7 @@ def _hub_load(
             capacity,
             {k: np.zeros((len(locations), 1)) for k in ("in", "out", "dwell", "dwell_n")},
         )
-    ev = by_parcel_and_time(events)
+    ev, codes = by_parcel_and_time(events, ("event_time", "location_id", "event_type"))
     t = seconds(ev["event_time"])
     first, last = hours
     n_hours = max(last - first + 1, 1)
@@ -272,7 +272,6 @@ def _hub_load(
     kind = texts_of(ev["event_type"])
     is_in, is_out = np.isin(kind, IN_EVENTS), np.isin(kind, OUT_EVENTS)
     # Dwell of an out-scan: time since the parcel's latest in-scan.
-    codes = pd.factorize(ev["shipment_id"])[0]
     last_in = np.maximum.accumulate(np.where(is_in, np.arange(len(t)), -1))
     has_in = (last_in >= 0) & (codes[np.maximum(last_in, 0)] == codes)
     dwell = np.where(is_out & has_in, (t - t[np.maximum(last_in, 0)]) / HOUR, np.nan)

@@ -138,8 +138,7 @@ def gap_history(
     shipments: pd.DataFrame, events: pd.DataFrame, days: tuple[int, int]
 ) -> DailySeries:
     """Histogram of hours from each scan type to the parcel's next scan, by day the gap closed."""
-    ev = by_parcel_and_time(events)
-    parcel = pd.factorize(ev["shipment_id"])[0]
+    ev, parcel = by_parcel_and_time(events, ("event_time", "event_type"))
     same = (parcel[1:] == parcel[:-1]) & (parcel[1:] >= 0)
     t = seconds(ev["event_time"])
     kind = texts_of(ev["event_type"])[:-1][same]

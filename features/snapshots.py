@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,14 +94,23 @@ def positions_in(column: pd.Series, index: pd.Index) -> np.ndarray:
     return found[codes]
 
 
-def by_parcel_and_time(events: pd.DataFrame) -> pd.DataFrame:
-    """Scans in (shipment_id, event_time) order, ties kept in place, missing values last.
+def by_parcel_and_time(
+    events: pd.DataFrame, columns: Sequence[str]
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """`columns` of the scans in (shipment_id, event_time) order, and each row's parcel.
 
-    What a stable `sort_values` on the two columns gives, three times faster on a watch
-    pass's 1.5M scans: the ids are hashed to codes in id order and the codes sorted, instead
-    of the texts.
+    The order is a stable `sort_values` on the two columns (ties kept in place, missing
+    values last), three times faster on a watch pass's 1.5M scans: the ids are hashed to
+    codes in id order and the codes sorted, instead of the texts. Only `columns` are
+    reordered, and the parcels come as those codes: reordering every column and hashing the
+    reordered ids again took 0.13 s per caller on the bench's 1.1M scans.
+
+    Returns:
+        The columns in order (the frame's index goes with them), and per row its parcel's
+        code: codes ascend with the ids, -1 where the id is missing.
     """
-    return events.take(parcel_time_order(events)[0])
+    order, codes = parcel_time_order(events)
+    return events[list(columns)].take(order), codes[order]
 
 
 def parcel_time_order(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -39,9 +39,17 @@ def _random_scans(seed: int) -> pd.DataFrame:
 def test_order_equals_a_stable_sort_on_both_columns(seed: int) -> None:
     events = _random_scans(seed)
     want = events.sort_values(["shipment_id", "event_time"], kind="stable")
-    got = by_parcel_and_time(events)
+    got, parcel = by_parcel_and_time(events, ("row", "event_time"))
+    assert list(got.columns) == ["row", "event_time"]
     assert got["row"].tolist() == want["row"].tolist()
     assert got.index.equals(want.index)
+    # One code per parcel, ascending with the ids; -1 where the id is missing.
+    ids = want["shipment_id"].to_numpy(dtype=object)
+    known = pd.notna(ids)
+    assert (parcel[~known] == -1).all() and (parcel[known] >= 0).all()
+    assert pd.Series(parcel[known]).groupby(ids[known]).nunique().eq(1).all()
+    assert np.array_equal(np.unique(parcel[known]), np.arange(len(set(ids[known]))))
+    assert (np.diff(parcel[known]) >= 0).all()
 
 
 @pytest.mark.parametrize("rows", [7, 500])  # a request's few scans, a pass's many
