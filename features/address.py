@@ -24,7 +24,7 @@ from contract.schema import ADDRESS_QUALITY_COLUMNS
 from contract.tables import Tables
 from features.family import DONE, STATIC, Family, feature
 from features.series import DAY, Context, DailySeries, lookup, sorted_keys, value, windowed
-from features.snapshots import Columns, Snapshots, positions_in, seconds
+from features.snapshots import Columns, Snapshots, seconds, shipment_positions
 
 NAME = "address"
 POSTCODE_DAYS = 90  # failed-attempt history per postcode area needs a longer window
@@ -139,9 +139,8 @@ def postcode_history(
 ) -> DailySeries:
     """Delivery attempts per postcode area and UTC day, and how many failed."""
     attempts = events[events["event_type"].isin(["DELIVERED", "DELIVERY_FAILED"])]
-    # Each attempt's shipment located as the seller history does; an unknown parcel (-1)
-    # reads the "?" appended at the end, like a missing postcode.
-    where = positions_in(attempts["shipment_id"], pd.Index(ships["shipment_id"].astype("str")))
+    # An attempt of an unknown parcel reads "?", like a missing postcode.
+    where = shipment_positions(attempts["shipment_id"], ships)
     area = np.append(postcode_area(ships["dest_postcode"]), "?")[where]
     keys = sorted_keys(area, ["*"])
     day = np.floor(seconds(attempts["event_time"]) / DAY).astype(np.int64)

@@ -23,7 +23,7 @@ from features.series import (
     value,
     windowed,
 )
-from features.snapshots import Columns, Snapshots, positions_in, seconds, texts_of
+from features.snapshots import Columns, Snapshots, seconds, shipment_positions, texts_of
 
 NAME = "history"
 HISTORY_DAYS = 28  # trailing window of lane and seller histories
@@ -133,9 +133,9 @@ def lane_history(ships: pd.DataFrame, events: pd.DataFrame, days: tuple[int, int
 def seller_history(ships: pd.DataFrame, events: pd.DataFrame, days: tuple[int, int]) -> DailySeries:
     """Pickups per seller and UTC day: count and total hours from creation to pickup."""
     picked = events[events["event_type"] == "PICKED_UP"].drop_duplicates("shipment_id")
-    # Each pickup's shipment located once; position -1 (unknown, or a partition with no
-    # shipments) reads the NaN appended at the end.
-    where = positions_in(picked["shipment_id"], pd.Index(ships["shipment_id"].astype("str")))
+    # Each pickup's shipment located once; an unknown one (or a partition with no shipments)
+    # reads NaN.
+    where = shipment_positions(picked["shipment_id"], ships)
     created = np.append(seconds(ships["created_at"]), np.nan)[where]
     seller = np.append(texts_of(ships["seller_id"]), np.nan)[where]
     handover_h = (seconds(picked["event_time"]) - created) / HOUR

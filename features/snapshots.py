@@ -94,6 +94,15 @@ def positions_in(column: pd.Series, index: pd.Index) -> np.ndarray:
     return found[codes]
 
 
+def shipment_positions(ids: pd.Series, ships: pd.DataFrame) -> np.ndarray:
+    """Row of each id's shipment in `ships`, -1 when it has none (or `ships` is empty).
+
+    Read a shipment column per id with `np.append(values, missing)[positions]`: -1 takes the
+    appended missing value.
+    """
+    return positions_in(ids, pd.Index(ships["shipment_id"].astype("str")))
+
+
 def by_parcel_and_time(
     events: pd.DataFrame, columns: Sequence[str]
 ) -> tuple[pd.DataFrame, np.ndarray]:
